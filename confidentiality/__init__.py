@@ -1,0 +1,1 @@
+"""Privacy transforms on video frames (blur, face mask, avatar, placeholder)."""

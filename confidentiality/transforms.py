@@ -1,0 +1,260 @@
+"""The privacy transforms themselves: I420 (or RGB) in, the same out, in one worker thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from confidentiality import yuv
+from confidentiality.avatar import draw_avatar, pose_from_landmarks
+from confidentiality.face_tracker import FaceTracker, PixelBox, enlarge, expand_face
+from confidentiality.models import Models
+from confidentiality.profiles import Profile
+
+# the small RGB image every model sees: segmentation (the landscape model scales it to its own
+# 256x144 input; its cost does not depend on this size), face detection and the face mesh
+_MODEL_WIDTH = 320
+_MASK_RGB = (112, 124, 140)  # opaque face mask: flat, no texture for a detector to find
+_SILHOUETTE_RGB = (96, 108, 122)  # a hidden person: flat fill, no features
+_FAR_FRESH_S = 0.35  # full-range detections older than this no longer count as found
+# a reused person mask is only trusted while the picture barely changed since it was made:
+# mean absolute luma difference (0..255) of the 1/8-size images, above which we re-segment
+_STILL_LUMA_DIFF = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransformResult:
+    """A transformed image (same layout as the input) and faces seen (None: not counted)."""
+
+    image: np.ndarray
+    faces: int | None = None
+
+
+class FrameTransform(Protocol):
+    """What PrivacyPipeline runs on each frame; built and used in one worker thread."""
+
+    def apply(self, rgb: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
+        """Transform an HxWx3 RGB frame for `profile`; `t_s` is the frame time in seconds."""
+        ...
+
+    def close(self) -> None:
+        """Release models (safe twice)."""
+        ...
+
+
+@runtime_checkable
+class I420Transform(FrameTransform, Protocol):
+    """A transform that also works on I420 arrays, sparing the RGB round trip per frame."""
+
+    def apply_i420(self, i420: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
+        """Transform an even-sized I420 array ((H*3/2) x W) for `profile`; I420 out."""
+        ...
+
+
+class _Frame:
+    """One frame's I420 planes, with the small derived images built at most once."""
+
+    __slots__ = ("i420", "planes", "width", "height", "_rgb", "_tiny")
+
+    def __init__(self, i420: np.ndarray) -> None:
+        self.i420 = i420
+        self.planes = yuv.planes(i420)
+        self.width, self.height = yuv.i420_size(i420)
+        self._rgb: np.ndarray | None = None
+        self._tiny: np.ndarray | None = None
+
+    def rgb(self) -> np.ndarray:
+        """The frame as RGB, at most _MODEL_WIDTH wide (what the models see)."""
+        if self._rgb is None:
+            self._rgb = yuv.small_rgb(self.i420, _MODEL_WIDTH)
+        return self._rgb
+
+    def tiny_luma(self) -> np.ndarray:
+        """Luma at 1/8 size: the blur's first step and the motion probe."""
+        if self._tiny is None:
+            self._tiny = yuv.tiny_luma(self.planes[0])
+        return self._tiny
+
+
+class MediaPipeTransform:
+    """blur / face_mask / avatar with MediaPipe's bundled models, on I420 planes."""
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | None = None,
+        segment_every: int = 2,
+        count_faces_every: int = 5,
+        far_detect_every: int = 3,
+    ) -> None:
+        self._models = Models(model_dir)
+        self._segment_every = max(1, segment_every)
+        self._count_every = max(1, count_faces_every)
+        self._far_every = max(1, far_detect_every)
+        self._far_boxes: list[PixelBox] = []
+        self._far_t_s: float | None = None
+        self._tracker = FaceTracker()
+        self._frame_no = 0
+        self._mask: np.ndarray | None = None  # last person mask (uint8 0/255, small)
+        self._mask_profile: Profile | None = None
+        self._mask_frame: tuple[int, int] = (0, 0)  # the frame size the mask was made for
+        self._mask_tiny: np.ndarray | None = None  # the frame's tiny luma when segmented
+        self._mask_age = 0  # frames since the mask was made
+        self._full_masks: tuple[np.ndarray, np.ndarray] | None = None  # luma and chroma size
+
+    def apply(self, rgb: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
+        """Transform an RGB frame of any size (through I420, padded to even sizes)."""
+        h, w = rgb.shape[:2]
+        src = np.ascontiguousarray(rgb)
+        if w % 2 or h % 2:
+            src = cv2.copyMakeBorder(src, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+        result = self.apply_i420(cv2.cvtColor(src, cv2.COLOR_RGB2YUV_I420), profile, t_s)
+        out = cv2.cvtColor(result.image, cv2.COLOR_YUV2RGB_I420)
+        return TransformResult(np.ascontiguousarray(out[:h, :w]), result.faces)
+
+    def apply_i420(self, i420: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
+        """Transform an even-sized I420 array for `profile`; returns a new I420 array."""
+        self._frame_no += 1
+        frame = _Frame(i420)
+        if profile is Profile.BLUR:
+            return self._blur(frame)
+        if profile is Profile.FACE_MASK:
+            return self._face_mask(frame, t_s)
+        if profile is Profile.AVATAR:
+            return self._avatar(frame)
+        raise ValueError(f'MediaPipeTransform cannot apply profile "{profile}"')
+
+    # --- stages -------------------------------------------------------------------------
+
+    def _person_mask_small(self, frame: _Frame, profile: Profile) -> np.ndarray:
+        """Person mask at segmentation size; reused for the next frame if nothing moved."""
+        tiny = frame.tiny_luma()
+        self._mask_age += 1
+        reuse = (
+            self._mask is not None
+            and self._mask_profile is profile
+            and self._mask_frame == (frame.width, frame.height)
+            and self._mask_age < self._segment_every
+            and self._mask_tiny is not None
+            and cv2.norm(tiny, self._mask_tiny, cv2.NORM_L1) <= _STILL_LUMA_DIFF * tiny.size
+        )
+        if not reuse:
+            prob = self._models.person_mask(frame.rgb())
+            self._mask = (prob > 0.5).astype(np.uint8) * 255
+            self._mask_profile = profile
+            self._mask_frame = (frame.width, frame.height)
+            self._mask_tiny = tiny
+            self._mask_age = 0
+            self._full_masks = None
+        assert self._mask is not None
+        return self._mask
+
+    def _masks_at_frame_size(self, mask_small: np.ndarray, frame: _Frame) -> tuple[np.ndarray, ...]:
+        """The person mask at luma and chroma size, kept while the small mask is reused."""
+        if self._full_masks is None:
+            w, h = frame.width, frame.height
+            self._full_masks = (
+                cv2.resize(mask_small, (w, h), interpolation=cv2.INTER_LINEAR),
+                cv2.resize(mask_small, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR),
+            )
+        return self._full_masks
+
+    def _detect(self, frame: _Frame, *, far: bool = False) -> list[PixelBox]:
+        w, h = frame.width, frame.height
+        boxes = []
+        for f in self._models.faces(frame.rgb(), far=far):
+            boxes.append(expand_face(f.x * w, f.y * h, f.w * w, f.h * h, w, h))
+        return boxes
+
+    def _count_faces(self, frame: _Frame) -> int | None:
+        """Faces counted with the full-range model every few frames (bystanders)."""
+        if self._frame_no % self._count_every != 0:
+            return None
+        return len(self._models.faces(frame.rgb(), far=True))
+
+    def _composite(self, frame: _Frame, mask_small: np.ndarray) -> tuple[np.ndarray, yuv.Planes]:
+        """A new I420 image: the background blurred, the person's own pixels on top."""
+        out = np.empty_like(frame.i420)
+        dst = yuv.planes(out)
+        src = frame.planes
+        yuv.blur_planes_into(src, dst, frame.tiny_luma())
+        luma_mask, chroma_mask = self._masks_at_frame_size(mask_small, frame)
+        cv2.copyTo(src[0], luma_mask, dst[0])
+        cv2.copyTo(src[1], chroma_mask, dst[1])
+        cv2.copyTo(src[2], chroma_mask, dst[2])
+        return out, dst
+
+    def _blur(self, frame: _Frame) -> TransformResult:
+        out, _ = self._composite(frame, self._person_mask_small(frame, Profile.BLUR))
+        return TransformResult(out, self._count_faces(frame))
+
+    def _face_mask(self, frame: _Frame, t_s: float) -> TransformResult:
+        w, h = frame.width, frame.height
+        mask_small = self._person_mask_small(frame, Profile.FACE_MASK)
+        # short range every frame: a moving face must be covered in each frame
+        near = self._detect(frame)
+        faces: int | None = None
+        if self._frame_no % self._far_every == 1 or self._far_every == 1:
+            # full range every few frames: smaller faces further back (a second person)
+            self._far_boxes = self._detect(frame, far=True)
+            self._far_t_s = t_s
+            faces = max(len(near), len(self._far_boxes))
+        far_fresh = self._far_t_s is not None and 0 <= t_s - self._far_t_s <= _FAR_FRESH_S
+        far = [enlarge(b, 1.15, w, h) for b in self._far_boxes] if far_fresh else []
+        detected = near + far
+        cover = self._tracker.update(detected, t_s, (w, h))
+        out, dst = self._composite(frame, mask_small)
+        _hide_faceless_people(dst, mask_small, detected, (w, h))
+        for x, y, bw, bh in cover:
+            if bw > 0 and bh > 0:
+                yuv.fill_rounded_rect(dst, (x, y, bw, bh), max(2, min(bw, bh) // 4), _MASK_RGB)
+        return TransformResult(out, faces)
+
+    def _avatar(self, frame: _Frame) -> TransformResult:
+        w, h = frame.width, frame.height
+        lm = self._models.landmarks(frame.rgb())
+        pose = pose_from_landmarks(lm, w, h) if lm is not None else None
+        faces = self._count_faces(frame)
+        # drawn from the pose alone: not one camera pixel reaches the output. Drawn at half
+        # size and scaled up: anti-aliased ellipses cost ~4x more at full size, and the
+        # drawing has no detail that the upscale loses
+        if w >= 320 and h >= 240:
+            small = draw_avatar(w // 2, h // 2, pose)
+            avatar = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            avatar = draw_avatar(w, h, pose)
+        out = cv2.cvtColor(avatar, cv2.COLOR_RGB2YUV_I420)
+        return TransformResult(out, faces)
+
+    def close(self) -> None:
+        """Release the models (safe twice)."""
+        self._models.close()
+
+
+def _hide_faceless_people(
+    dst: yuv.Planes, mask_small: np.ndarray, detected: list[PixelBox], size: tuple[int, int]
+) -> None:
+    """Fill every person region with no detected face in it (fail closed per person)."""
+    w, h = size
+    sh, sw = mask_small.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask_small, connectivity=8)
+    if n <= 1:
+        return
+    faced = np.zeros(n, bool)
+    sx, sy = sw / w, sh / h
+    for x, y, bw, bh in detected:
+        x0, y0 = int(x * sx), int(y * sy)
+        x1, y1 = max(x0 + 1, int((x + bw) * sx)), max(y0 + 1, int((y + bh) * sy))
+        faced[np.unique(labels[y0:y1, x0:x1]).astype(np.intp)] = True
+    min_area = 0.002 * sh * sw  # specks of mis-segmentation are not people
+    hide = [i for i in range(1, n) if not faced[i] and stats[i, cv2.CC_STAT_AREA] >= min_area]
+    if not hide:
+        return
+    person_small = np.isin(labels, hide).astype(np.uint8) * 255
+    # grown a little so the silhouette's edge does not show a sliver of the person
+    grown = cv2.dilate(person_small, np.ones((9, 9), np.uint8))
+    yuv.fill_masked(dst, grown, _SILHOUETTE_RGB)

@@ -1,0 +1,1 @@
+"""Pure session policy: group rules, lobby, commands, checklists, hazard log and gate."""

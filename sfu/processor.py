@@ -1,0 +1,215 @@
+"""Decode → transform → encode once, for one published video track, off the event loop.
+
+Packets arrive on the event loop; a worker thread decodes every packet in order (an
+inter-coded stream cannot skip one), transforms only the newest decoded picture (latest
+frame wins, so a slow transform lowers the frame rate instead of raising latency), encodes
+it once and hands the packets back to the loop for fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import av
+import numpy as np
+
+from .encoder import Vp8EncodeOnce
+
+logger = logging.getLogger(__name__)
+
+# packets waiting for the decoder before we give up on the backlog and restart at a keyframe
+MAX_PENDING_PACKETS = 30
+
+
+class FrameTransform(Protocol):
+    """What the processor needs of a privacy pipeline (see confidentiality.pipeline)."""
+
+    def process(self, frame: av.VideoFrame) -> av.VideoFrame: ...
+
+    def close(self) -> None: ...
+
+
+class PassThrough:
+    """Decode and re-encode unchanged (used for measurements and the `none` profile)."""
+
+    def process(self, frame: av.VideoFrame) -> av.VideoFrame:
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+def blank_frame(width: int, height: int, pts: int) -> av.VideoFrame:
+    """A plain dark frame: what subscribers see while no safe picture exists."""
+    width, height = max(16, width - width % 2), max(16, height - height % 2)
+    y = np.full((height, width), 32, np.uint8)
+    uv = np.full((height // 2, width // 2), 128, np.uint8)
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, data in zip(frame.planes, (y, uv, uv), strict=True):
+        stride = plane.line_size
+        rows = data.shape[0]
+        buf = np.zeros((rows, stride), np.uint8)
+        buf[:, : data.shape[1]] = data
+        plane.update(buf.tobytes())
+    frame.pts = pts
+    return frame
+
+
+PacketEmit = Callable[[av.Packet, bool], None]
+
+
+class VideoProcessor:
+    """Owns one worker thread: decoder, transform and the single encoder of a publication."""
+
+    def __init__(
+        self,
+        *,
+        transform: FrameTransform,
+        emit: PacketEmit,
+        request_source_keyframe: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+        name: str = "video",
+        placeholder: Callable[[int, int, int], av.VideoFrame] = blank_frame,
+    ) -> None:
+        self._transform = transform
+        self._emit = emit
+        self._request_source_keyframe = request_source_keyframe
+        self._loop = loop
+        self._placeholder = placeholder
+        self._pending: collections.deque[tuple[av.Packet, bool]] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._force_keyframe = False
+        self._resync = False
+        self._encoder = Vp8EncodeOnce()
+        self._size = (640, 480)
+        self.frames_in = 0
+        self.frames_out = 0
+        self.placeholders = 0
+        self.process_ms_total = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"confide-{name}", daemon=True)
+        self._thread.start()
+
+    # --- event loop side
+    def submit(self, packet: av.Packet, keyframe: bool) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            if len(self._pending) >= MAX_PENDING_PACKETS and not keyframe:
+                # bounded: drop the backlog; the decoder restarts at the next keyframe
+                self._pending.clear()
+                self._pending.append((packet, False))
+                self._cond.notify()
+                self._loop.call_soon(self._request_source_keyframe)
+                return
+            if keyframe:
+                # nothing before a keyframe is needed to decode what follows it
+                self._pending.clear()
+            self._pending.append((packet, keyframe))
+            self._cond.notify()
+
+    def resync(self) -> None:
+        """Forget decoder state: the next picture must come from a fresh source keyframe."""
+        with self._cond:
+            self._pending.clear()
+            self._resync = True
+
+    def request_keyframe(self) -> None:
+        """A subscriber needs a keyframe: ask our own encoder for one."""
+        self._force_keyframe = True
+
+    def set_transform(self, transform: FrameTransform) -> None:
+        self._transform = transform
+
+    def stop(self) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._pending.clear()
+            self._cond.notify()
+
+    async def aclose(self) -> None:
+        self.stop()
+        await asyncio.to_thread(self._thread.join, 5.0)
+        self._encoder.close()
+
+    @property
+    def mean_process_ms(self) -> float:
+        return self.process_ms_total / self.frames_out if self.frames_out else 0.0
+
+    # --- worker thread
+    def _run(self) -> None:
+        decoder = av.CodecContext.create("libvpx", "r")
+        synced = False
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    break
+                batch = list(self._pending)
+                self._pending.clear()
+                if self._resync:
+                    self._resync = False
+                    synced = False
+            latest: av.VideoFrame | None = None
+            last_pts = 0
+            for packet, keyframe in batch:
+                self.frames_in += 1
+                last_pts = packet.pts or 0
+                if not synced and not keyframe:
+                    continue
+                try:
+                    frames = decoder.decode(packet)
+                    synced = True
+                except av.FFmpegError:
+                    # a corrupt or missing reference: wait for the next keyframe
+                    synced = False
+                    self._loop.call_soon_threadsafe(self._request_source_keyframe)
+                    continue
+                for frame in frames:
+                    frame.pts = packet.pts
+                    latest = frame
+            if latest is None:
+                if not synced:
+                    # fail closed: keep subscribers' pictures moving with a placeholder, never
+                    # with anything we could not run through the transform
+                    self._loop.call_soon_threadsafe(self._request_source_keyframe)
+                    out = self._placeholder(*self._size, last_pts)
+                    self.placeholders += 1
+                    self._encode_and_emit(out)
+                continue
+            self._size = (latest.width, latest.height)
+            started = time.perf_counter()
+            try:
+                out = self._transform.process(latest)
+            except Exception:
+                # fail closed: the transform's own guard should never let this happen
+                logger.exception("video transform raised; sending placeholder")
+                out = self._placeholder(latest.width, latest.height, latest.pts or 0)
+                self.placeholders += 1
+            self.process_ms_total += (time.perf_counter() - started) * 1000
+            out.pts = latest.pts
+            self._encode_and_emit(out)
+        self._transform.close()
+
+    def _encode_and_emit(self, frame: av.VideoFrame) -> None:
+        keyframe, self._force_keyframe = self._force_keyframe, False
+        try:
+            packets = self._encoder.encode(frame, keyframe=keyframe)
+        except Exception:
+            logger.exception("video encode failed")
+            return
+        self.frames_out += 1
+        for packet, is_key in packets:
+            try:
+                self._loop.call_soon_threadsafe(self._emit, packet, is_key)
+            except RuntimeError:
+                return  # loop closed during shutdown

@@ -1,0 +1,199 @@
+"""A published track: its source (a publisher's receiver) and its fan-out to subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import av
+from aiortc import RTCRtpReceiver
+
+from confidentiality.profiles import Profile
+
+from .fanout import Fanout, KeyframeLimiter, PacketTrack
+from .processor import FrameTransform, PassThrough, VideoProcessor
+from .tap import PacketTap, install_tap
+
+logger = logging.getLogger(__name__)
+
+# called from the processing worker thread; the publication marshals events to the loop
+EventSink = Callable[[Any], None]
+TransformFactory = Callable[[Profile, str, EventSink], FrameTransform]
+Mode = Literal["forward", "process", "to_forward"]
+
+
+def pass_through_factory(profile: Profile, display_name: str, on_event: EventSink) -> FrameTransform:
+    return PassThrough()
+
+
+class Publication:
+    """One track a participant publishes. Forwards packets, or processes and encodes once."""
+
+    def __init__(
+        self,
+        *,
+        kind: Literal["audio", "video"],
+        owner_id: str,
+        receiver: RTCRtpReceiver,
+        profile: Profile = Profile.NONE,
+        transform_factory: TransformFactory = pass_through_factory,
+        always_process: bool = False,
+        display_name: str = "",
+        on_event: Callable[[Publication, Any], None] | None = None,
+    ) -> None:
+        self.id = "TR_" + uuid.uuid4().hex[:12]
+        self.kind = kind
+        self.owner_id = owner_id
+        self._receiver = receiver
+        self._loop = asyncio.get_running_loop()
+        self.fanout = Fanout(kind, self._request_keyframe)
+        self._transform_factory = transform_factory
+        self._display_name = display_name
+        self._on_event = on_event
+        self._always_process = always_process
+        self._processor: VideoProcessor | None = None
+        self._transform: FrameTransform | None = None
+        self._profile = profile
+        # held by the host (mute, stop video, pause): nothing is forwarded
+        self.held = False
+        self._mode: Mode = "forward"
+        self.packets_in = 0
+        self._source_keyframes = KeyframeLimiter(self._send_source_pli)
+        self._tap: PacketTap = install_tap(receiver, self._on_packet)
+        if kind == "video":
+            self._apply_profile(profile)
+
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def processor(self) -> VideoProcessor | None:
+        return self._processor
+
+    def subscribe(self, track: PacketTrack) -> None:
+        track.attach(self.fanout)
+
+    def set_profile(self, profile: Profile) -> None:
+        """Applies from the next frame; never lets a raw frame through on the way."""
+        if self.kind != "video":
+            return
+        self._profile = profile
+        self._apply_profile(profile)
+
+    def _apply_profile(self, profile: Profile) -> None:
+        transform_profile = getattr(self._transform, "set_profile", None)
+        if profile.needs_pixels or self._always_process:
+            if self._processor is None:
+                self._transform = self._new_transform(profile)
+                self._processor = VideoProcessor(
+                    transform=self._transform,
+                    emit=self._emit_processed,
+                    request_source_keyframe=self._request_source_keyframe,
+                    loop=self._loop,
+                    name=f"video-{self.id}",
+                )
+            elif transform_profile is not None:
+                transform_profile(profile)
+            else:
+                # a transform that cannot change profile is replaced, never reused
+                old, self._transform = self._transform, self._new_transform(profile)
+                self._processor.set_transform(self._transform)
+                if old is not None:
+                    old.close()
+            if self._mode != "process":
+                self._mode = "process"
+                # fail closed: raw packets still queued for subscribers must not go out now
+                self.fanout.flush()
+                self._processor.resync()
+                # subscribers now wait for a keyframe: make the very next output one, so the
+                # last raw picture does not stay frozen on their screens
+                self._processor.request_keyframe()
+                # the decoder must start from a fresh source keyframe
+                self._request_source_keyframe()
+        else:
+            if transform_profile is not None:
+                transform_profile(profile)
+            if self._mode == "process":
+                # keep sending processed frames until the source's next keyframe, so
+                # subscribers can switch streams without a broken picture
+                self._mode = "to_forward"
+                self._request_source_keyframe()
+
+    def _new_transform(self, profile: Profile) -> FrameTransform:
+        return self._transform_factory(profile, self._display_name, self._event_from_worker)
+
+    def _event_from_worker(self, event: Any) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._on_event, self, event)
+        except RuntimeError:
+            pass  # loop closed during shutdown
+
+    def _on_packet(self, packet: av.Packet, keyframe: bool) -> None:
+        self.packets_in += 1
+        if self.held:
+            return
+        if self._mode == "forward":
+            self.fanout.publish(packet, keyframe)
+            return
+        if self._mode == "to_forward" and keyframe:
+            self._mode = "forward"
+            self.fanout.publish(packet, keyframe)
+            return
+        assert self._processor is not None
+        self._processor.submit(packet, keyframe)
+
+    def _emit_processed(self, packet: av.Packet, keyframe: bool) -> None:
+        # drop what the worker finished after a switch back to forwarding or a hold
+        if self._mode == "forward" or self.held:
+            return
+        self.fanout.publish(packet, keyframe)
+
+    def _request_keyframe(self) -> None:
+        if self._mode == "forward" or self._processor is None:
+            self._request_source_keyframe()
+        else:
+            self._processor.request_keyframe()
+
+    def _request_source_keyframe(self) -> None:
+        if self.kind == "video":
+            self._source_keyframes.request()
+
+    def _send_source_pli(self) -> None:
+        sources = self._receiver.getSynchronizationSources()
+        if not sources:
+            return
+        # aiortc keeps PLI sending private; it is the documented way to ask for a keyframe
+        send_pli = getattr(self._receiver, "_send_rtcp_pli", None)
+        if send_pli is not None:
+            task = asyncio.ensure_future(send_pli(sources[0].source))
+            task.add_done_callback(_log_task_error)
+
+    def set_held(self, held: bool) -> None:
+        """Stop or resume forwarding (host mute, stop video, pause)."""
+        if self.held and not held and self.kind == "video":
+            self.held = False
+            self._request_keyframe()
+        self.held = held
+
+    async def aclose(self) -> None:
+        self._tap.detach()
+        self._source_keyframes.close()
+        self.fanout.close()
+        if self._processor is not None:
+            processor, self._processor = self._processor, None
+            await processor.aclose()
+
+
+def _log_task_error(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("keyframe request failed: %s", task.exception())

@@ -1,0 +1,602 @@
+"""A room: who is in it, who waits in its lobby, and which tracks go to whom."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from confidentiality.profiles import Profile
+
+from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull
+from .fanout import PacketTrack
+from .grants import Grant
+from .ice import keep_loopback_candidates, loopback_only, rtc_configuration
+from .participant import (
+    Participant,
+    ParticipantState,
+    Send,
+    Subscription,
+    route_keyframe_requests,
+)
+from .publication import Publication, TransformFactory, pass_through_factory
+
+logger = logging.getLogger(__name__)
+
+RoomEvent = Literal[
+    "participant_joined",
+    "participant_waiting",
+    "participant_admitted",
+    "participant_sent_to_lobby",
+    "participant_left",
+    "track_published",
+    "privacy_event",
+]
+Listener = Callable[[RoomEvent, dict[str, Any]], None]
+
+MAX_SDP_BYTES = 32 * 1024
+RECONNECT_GRACE_S = 30.0
+_MEDIA_LINE = re.compile(r"^m=(\w+) ", re.MULTILINE)
+
+
+@dataclass
+class RoomPolicy:
+    """The media plane's part of a group's rules (the rest lives in session_rules)."""
+
+    lobby_required: bool = False
+    max_participants: int = 16
+    # process (decode → encode once) even `none` video; for measurements
+    always_process: bool = False
+
+
+@dataclass
+class _Departed:
+    state: ParticipantState
+    left_at: float
+    resume_token: str
+    held: dict[str, bool]
+    profile: Profile
+
+
+def _codecs(kind: str, names: Sequence[str]) -> list[Any]:
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    return [c for c in caps if c.mimeType.split("/")[1].lower() in names]
+
+
+def _pin_codecs(transceiver: Any) -> None:
+    # both legs of a forwarded stream must use the same codec: VP8 and Opus everywhere
+    wanted = ("vp8", "rtx") if transceiver.kind == "video" else ("opus",)
+    transceiver.setCodecPreferences(_codecs(transceiver.kind, wanted))
+
+
+class Room:
+    """Holds participants and routes every admitted publisher's tracks to every subscriber."""
+
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        ice_servers: Sequence[dict[str, object]] = (),
+        policy: RoomPolicy | None = None,
+        transform_factory: TransformFactory = pass_through_factory,
+    ) -> None:
+        self.id = room_id
+        self.policy = policy or RoomPolicy()
+        self.ice_servers = list(ice_servers)
+        self.participants: dict[str, Participant] = {}
+        self.paused = False
+        self.locked = False
+        self.closed = False
+        self._transform_factory = transform_factory
+        self._listeners: list[Listener] = []
+        self._departed: dict[str, _Departed] = {}
+        self.created_at = time.time()
+        # the session's rules, when the wiring attaches them (see web.session_control)
+        self.controller: Any = None
+
+    # --- events
+    def on(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: RoomEvent, **data: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event, data)
+            except Exception:
+                # a listener that raises is logged, never allowed to take the room down
+                logger.exception("room %s: listener failed on %s", self.id, event)
+
+    # --- membership
+    def admitted(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.state is ParticipantState.ADMITTED]
+
+    def waiting(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.state is ParticipantState.LOBBY]
+
+    def get(self, participant_id: str) -> Participant:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            raise InvalidStateError("no such participant in this room", code="unknown_participant")
+        return participant
+
+    def roster_for(self, viewer: Participant) -> list[dict[str, Any]]:
+        """Participants as `viewer` may see them: the lobby only for hosts."""
+        if viewer.state is not ParticipantState.ADMITTED:
+            return []
+        people = self.admitted() + (self.waiting() if viewer.is_host else [])
+        return [p.describe() for p in people if p is not viewer]
+
+    def _recent(self, participant_id: str) -> _Departed | None:
+        now = time.time()
+        for pid, rec in list(self._departed.items()):
+            if now - rec.left_at > RECONNECT_GRACE_S:
+                del self._departed[pid]
+        return self._departed.get(participant_id)
+
+    async def join(
+        self,
+        grant: Grant,
+        send: Send,
+        *,
+        resumed: bool = False,
+        state: ParticipantState | None = None,
+        profile: Profile | None = None,
+    ) -> Participant:
+        """Add a participant: admitted at once, or held in the lobby (by policy or `state`)."""
+        if self.closed:
+            raise InvalidStateError("room has ended", code="room_closed")
+        if grant.participant_id in self.participants:
+            # the real holder stays connected; the newcomer is refused
+            raise InvalidStateError(
+                "this participant is already connected", code="already_connected"
+            )
+        if len(self.participants) >= self.policy.max_participants:
+            raise RoomFull(f"room is full ({self.policy.max_participants} participants)")
+        participant = Participant(grant, send)
+        recent = self._recent(grant.participant_id) if resumed else None
+        if recent is not None:
+            # back within the grace period: same state, no second pass through the lobby
+            participant.held = dict(recent.held)
+            participant.profile = recent.profile
+            state = recent.state if state is None else state
+            del self._departed[grant.participant_id]
+        elif state is not None:
+            pass
+        elif grant.is_host or not self.policy.lobby_required:
+            state = ParticipantState.ADMITTED
+        else:
+            if self.locked:
+                raise PermissionDenied("the room is locked", code="room_locked")
+            state = ParticipantState.LOBBY
+        if profile is not None:
+            participant.profile = profile
+        self.participants[participant.id] = participant
+        participant.state = state
+        participant.send(
+            {
+                "type": "joined",
+                "room": self.id,
+                "participant": participant.describe(),
+                "participants": self.roster_for(participant),
+                "ice_servers": self.ice_servers,
+                "resume": participant.resume_token,
+                "paused": self.paused,
+            }
+        )
+        if state is ParticipantState.ADMITTED:
+            self._on_admitted(participant)
+        else:
+            self.notify_lobby()
+            self._emit("participant_waiting", participant_id=participant.id)
+        return participant
+
+    def resume_token_valid(self, participant_id: str, token: object) -> bool:
+        rec = self._recent(participant_id)
+        return rec is not None and isinstance(token, str) and token == rec.resume_token
+
+    def _on_admitted(self, participant: Participant) -> None:
+        self.broadcast(
+            {"type": "participant_joined", "participant": participant.describe()},
+            exclude=participant,
+        )
+        self._subscribe_to_all(participant)
+        self._emit("participant_joined", participant_id=participant.id)
+
+    async def admit(self, participant_id: str) -> None:
+        participant = self.get(participant_id)
+        if participant.state is not ParticipantState.LOBBY:
+            raise InvalidStateError(
+                f'Cannot admit a participant in state "{participant.state.value}"'
+            )
+        participant.state = ParticipantState.ADMITTED
+        # the preview has done its job; the client now publishes for real
+        await self._close_preview(participant)
+        participant.send(
+            {
+                "type": "admitted",
+                "participant": participant.describe(),
+                "participants": self.roster_for(participant),
+                "paused": self.paused,
+            }
+        )
+        self._on_admitted(participant)
+        self.notify_lobby()
+        self._emit("participant_admitted", participant_id=participant.id)
+
+    async def send_to_lobby(self, participant_id: str) -> None:
+        participant = self.get(participant_id)
+        if participant.state is not ParticipantState.ADMITTED:
+            raise InvalidStateError(
+                f'Cannot send to the lobby a participant in state "{participant.state.value}"'
+            )
+        participant.state = ParticipantState.LOBBY
+        await self._unpublish_all(participant)
+        for sub in participant.subscriptions:
+            self._release_slot(sub)
+        participant.request_renegotiation()
+        participant.send({"type": "sent_to_lobby"})
+        self.broadcast({"type": "participant_left", "participant_id": participant.id,
+                         "reason": "lobby"}, exclude=participant)
+        self.notify_lobby()
+        self._emit("participant_sent_to_lobby", participant_id=participant.id)
+
+    async def leave(self, participant_id: str, reason: str = "left") -> None:
+        """Remove a participant and release their tracks and peers; safe twice."""
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            return
+        was = participant.state
+        await self._close_preview(participant)
+        if reason in ("disconnected", "connection_failed") and was is not ParticipantState.LEFT:
+            self._departed[participant.id] = _Departed(
+                state=was, left_at=time.time(), resume_token=participant.resume_token,
+                held=dict(participant.held), profile=participant.profile,
+            )
+        await self._unpublish_all(participant, renegotiate=True)
+        await participant.aclose()
+        if was is ParticipantState.ADMITTED:
+            self.broadcast(
+                {"type": "participant_left", "participant_id": participant.id, "reason": reason}
+            )
+        else:
+            self.notify_lobby()
+        self._emit("participant_left", participant_id=participant.id, reason=reason)
+
+    async def remove(self, participant_id: str, reason: str = "removed") -> None:
+        participant = self.get(participant_id)
+        if reason == "removed":
+            participant.send({"type": "removed", "reason": reason})
+        await self.leave(participant_id, reason=reason)
+        self._departed.pop(participant_id, None)
+        # their socket is of no more use: close it so nothing else arrives on it
+        participant.disconnect()
+
+    # --- host controls (decided by session_rules, applied here)
+    def set_held(self, participant_id: str, kind: str, held: bool) -> None:
+        participant = self.get(participant_id)
+        if kind not in ("audio", "video"):
+            raise ProtocolError(f"unknown media kind {kind!r}")
+        participant.held[kind] = held
+        self._apply_hold(participant)
+        self.announce(participant)
+
+    def _apply_hold(self, participant: Participant) -> None:
+        for pub in participant.publications.values():
+            pub.set_held(participant.held[pub.kind] or self.paused)
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold all audio and video for everyone (the group is paused)."""
+        self.paused = paused
+        for participant in self.participants.values():
+            self._apply_hold(participant)
+        self.broadcast({"type": "room_paused", "paused": paused})
+
+    def set_locked(self, locked: bool) -> None:
+        self.locked = locked
+
+    def set_profile(self, participant_id: str, profile: Profile) -> None:
+        """Apply a privacy profile from the next frame (decided by policy beforehand)."""
+        participant = self.get(participant_id)
+        participant.profile = profile
+        pub = participant.publications.get("video")
+        if pub is not None:
+            pub.set_profile(profile)
+        participant.send({"type": "profile", "profile": profile.value})
+        self.announce(participant)
+
+    # --- media
+    async def handle_preview_offer(self, participant: Participant, sdp: object) -> str:
+        """Video from someone not yet admitted, processed and sent back to them alone, so they
+        can see exactly what the group will see of them before they go in."""
+        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > MAX_SDP_BYTES:
+            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
+        if participant.state is not ParticipantState.LOBBY:
+            raise InvalidStateError(
+                f'Cannot preview in state "{participant.state.value}"', code="wrong_state"
+            )
+        kinds = _MEDIA_LINE.findall(sdp)
+        if kinds != ["video"]:
+            raise ProtocolError("a preview carries exactly one video track", code="bad_sdp")
+        if loopback_only():
+            sdp = keep_loopback_candidates(sdp)
+        await self._close_preview(participant)
+        pc = participant.preview_pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            receiver = next(
+                (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
+            )
+            if receiver is None or track.kind != "video":
+                return
+            pub = Publication(
+                kind="video", owner_id=participant.id, receiver=receiver,
+                profile=participant.profile, transform_factory=self._transform_factory,
+                display_name=participant.display_name, on_event=self._on_privacy_event,
+            )
+            participant.preview_pub = pub
+            self._subscribe(participant, participant, pub, self_view=True)
+            participant.request_renegotiation()
+
+        return await self._answer(pc, sdp)
+
+    async def _close_preview(self, participant: Participant) -> None:
+        pub, participant.preview_pub = participant.preview_pub, None
+        if pub is not None:
+            await self._retire(participant, pub)
+        pc, participant.preview_pc = participant.preview_pc, None
+        if pc is not None:
+            try:
+                await asyncio.wait_for(pc.close(), 5.0)
+            except Exception:
+                logger.debug("preview close failed", exc_info=True)
+
+    async def handle_publish_offer(self, participant: Participant, sdp: object) -> str:
+        """The client's offer on its publisher connection; returns our answer."""
+        if not isinstance(sdp, str) or not sdp.strip():
+            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
+        if len(sdp) > MAX_SDP_BYTES:
+            raise ProtocolError("SDP too large", code="bad_sdp")
+        if participant.state is not ParticipantState.ADMITTED:
+            raise PermissionDenied(
+                f'Cannot accept a media offer in state "{participant.state.value}"',
+                code="not_admitted",
+            )
+        kinds = _MEDIA_LINE.findall(sdp)
+        if not kinds:
+            raise ProtocolError("SDP has no media sections", code="bad_sdp")
+        for kind in set(kinds):
+            if kind in ("audio", "video"):
+                if kinds.count(kind) > 1:
+                    raise ProtocolError(f"at most one {kind} track may be published", code="bad_sdp")
+                participant.check_may_publish(kind)
+                if self.controller is not None:
+                    self.controller.check_publish(participant, kind)
+        if loopback_only():
+            sdp = keep_loopback_candidates(sdp)
+        pc = participant.publisher_pc
+        if pc is None:
+            pc = participant.publisher_pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
+            self._watch(participant, pc)
+
+            @pc.on("track")
+            def on_track(track: Any) -> None:
+                self._on_remote_track(participant, pc, track)
+
+        return await self._answer(pc, sdp)
+
+    async def _answer(self, pc: RTCPeerConnection, sdp: str) -> str:
+        if pc.signalingState != "stable":
+            raise InvalidStateError(
+                f'Cannot handle offer in signaling state "{pc.signalingState}"',
+                code="wrong_state",
+            )
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:
+            raise ProtocolError(f"SDP rejected: {_short(exc)}", code="bad_sdp") from None
+        for transceiver in pc.getTransceivers():
+            wanted = ("vp8", "rtx") if transceiver.kind == "video" else ("opus",)
+            transceiver._codecs = [
+                c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in wanted
+            ]
+            if not any(c.mimeType.split("/")[1].lower() != "rtx" for c in transceiver._codecs):
+                raise ProtocolError(
+                    f"{transceiver.kind} must be offered as {wanted[0].upper()}",
+                    code="codec_unsupported",
+                )
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        return pc.localDescription.sdp
+
+    def handle_subscribe_answer(self, participant: Participant, sdp: object) -> None:
+        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > MAX_SDP_BYTES:
+            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
+        if loopback_only():
+            sdp = keep_loopback_candidates(sdp)
+        participant.deliver_answer(sdp)
+
+    def _watch(self, participant: Participant, pc: RTCPeerConnection) -> None:
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "failed" and participant.id in self.participants:
+                # ICE consent lost: a silent drop
+                if self.controller is not None:
+                    await self.controller.depart(participant.id, "connection_failed")
+                else:
+                    await self.leave(participant.id, reason="connection_failed")
+
+    def _on_remote_track(self, participant: Participant, pc: RTCPeerConnection, track: Any) -> None:
+        receiver = next(
+            (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
+        )
+        if receiver is None or track.kind not in ("audio", "video"):
+            return
+        old = participant.publications.pop(track.kind, None)
+        if old is not None:
+            asyncio.ensure_future(self._retire(participant, old))
+        pub = Publication(
+            kind=track.kind,
+            owner_id=participant.id,
+            receiver=receiver,
+            profile=participant.profile,
+            transform_factory=self._transform_factory,
+            always_process=self.policy.always_process,
+            display_name=participant.display_name,
+            on_event=self._on_privacy_event,
+        )
+        pub.set_held(participant.held[track.kind] or self.paused)
+        participant.publications[track.kind] = pub
+        for other in self.admitted():
+            if other is not participant:
+                self._subscribe(other, participant, pub)
+                other.request_renegotiation()
+        if track.kind == "video":
+            # self-view shows what the group sees: the server's output, not the local camera
+            self._subscribe(participant, participant, pub, self_view=True)
+            participant.request_renegotiation()
+        self.announce(participant)
+        self._emit("track_published", participant_id=participant.id, kind=track.kind,
+                   track_id=pub.id)
+
+    async def _retire(self, owner: Participant, pub: Publication) -> None:
+        for other in self.participants.values():
+            changed = False
+            for sub in other.subscriptions:
+                if sub.publication_id == pub.id:
+                    self._release_slot(sub)
+                    changed = True
+            if changed:
+                other.request_renegotiation()
+        await pub.aclose()
+
+    async def _unpublish_all(self, participant: Participant, renegotiate: bool = True) -> None:
+        pubs = list(participant.publications.values())
+        participant.publications.clear()
+        for pub in pubs:
+            await self._retire(participant, pub)
+        if participant.publisher_pc is not None:
+            pc, participant.publisher_pc = participant.publisher_pc, None
+            try:
+                await asyncio.wait_for(pc.close(), 5.0)
+            except Exception:
+                logger.debug("publisher close failed", exc_info=True)
+
+    def _subscribe_to_all(self, subscriber: Participant) -> None:
+        if not subscriber.grant.permissions.subscribe:
+            return
+        for other in self.admitted():
+            if other is subscriber:
+                continue
+            for pub in other.publications.values():
+                self._subscribe(subscriber, other, pub)
+        subscriber.request_renegotiation()
+
+    def _subscribe(
+        self, subscriber: Participant, publisher: Participant, pub: Publication,
+        *, self_view: bool = False,
+    ) -> None:
+        if subscriber.closed or not (self_view or subscriber.grant.permissions.subscribe):
+            return
+        if any(s.publication_id == pub.id for s in subscriber.subscriptions):
+            return
+        pc = subscriber.subscriber_pc
+        if pc is None:
+            pc = subscriber.subscriber_pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
+            self._watch(subscriber, pc)
+        sub = subscriber.free_slot(pub.kind)
+        if sub is None:
+            transceiver = pc.addTransceiver(pub.kind, direction="sendonly")
+            _pin_codecs(transceiver)
+            track = PacketTrack(pub.kind)
+            transceiver.sender.replaceTrack(track)
+            route_keyframe_requests(transceiver.sender, track)
+            sub = Subscription(transceiver=transceiver, track=track)
+            subscriber.subscriptions.append(sub)
+        sub.transceiver.direction = "sendonly"
+        sub.publication_id = pub.id
+        sub.publisher_id = publisher.id
+        pub.subscribe(sub.track)
+
+    def _release_slot(self, sub: Subscription) -> None:
+        # keep the transceiver for the next publisher: aiortc cannot remove one
+        sub.track.detach()
+        sub.publication_id = None
+        sub.publisher_id = None
+        sub.transceiver.direction = "inactive"
+
+    # --- messaging
+    def broadcast(
+        self, message: dict[str, Any], *, exclude: Participant | None = None,
+        everyone: bool = False,
+    ) -> None:
+        """Send to everyone admitted (and to the lobby too with `everyone`)."""
+        people = list(self.participants.values()) if everyone else self.admitted()
+        for participant in people:
+            if participant is not exclude:
+                participant.send(dict(message))
+
+    def announce(self, participant: Participant) -> None:
+        if participant.state is ParticipantState.ADMITTED:
+            self.broadcast({"type": "participant_updated", "participant": participant.describe()})
+        else:
+            self.notify_lobby()
+
+    def notify_lobby(self) -> None:
+        waiting = [p.describe() for p in self.waiting()]
+        for host in self.admitted():
+            if host.is_host:
+                host.send({"type": "lobby", "waiting": waiting})
+
+    def _on_privacy_event(self, pub: Publication, event: Any) -> None:
+        participant = self.participants.get(pub.owner_id)
+        if participant is None:
+            return
+        kind = getattr(event, "kind", "unknown")
+        self._emit("privacy_event", participant_id=participant.id, kind=kind,
+                   faces=getattr(event, "faces", 0))
+        if kind == "bystander":
+            # private: the host is told who, the participant gets a gentle prompt, nobody else
+            self.alert_hosts("bystander", participant,
+                             f"{participant.display_name} may have someone else in view.")
+            participant.send({
+                "type": "prompt", "kind": "bystander",
+                "message": "It looks like someone else may be in view of your camera. "
+                           "If so, you could move, or turn your camera off for a moment.",
+            })
+        elif kind == "fail_closed":
+            self.alert_hosts("privacy_fallback", participant,
+                             f"{participant.display_name}'s video is paused: the privacy "
+                             "filter could not run, so a placeholder is shown.")
+
+    def alert_hosts(self, kind: str, about: Participant, message: str) -> None:
+        for host in self.admitted():
+            if host.is_host and host is not about:
+                host.send({"type": "alert", "kind": kind, "participant_id": about.id,
+                           "message": message})
+
+    def set_self_muted(self, participant: Participant, kind: object, muted: object) -> None:
+        if kind not in ("audio", "video") or not isinstance(muted, bool):
+            raise ProtocolError("'kind' must be audio or video and 'muted' a boolean",
+                                code="bad_field")
+        participant.self_muted[kind] = muted
+        self.announce(participant)
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for pid in list(self.participants):
+            await self.leave(pid, reason="room_closed")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

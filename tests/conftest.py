@@ -1,0 +1,61 @@
+"""Shared fixtures: a real Confide server on a loopback port, and join links for it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from sfu.grants import mint_grant
+from sfu.ice import set_loopback_only
+from web.app import create_app
+from web.settings import Settings, load_settings
+
+# the server and aiortc clients in tests offer 127.0.0.1 only (see TESTING in the README)
+set_loopback_only(True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningServer:
+    def __init__(self, app: web.Application, runner: web.AppRunner, settings: Settings) -> None:
+        self.app = app
+        self.runner = runner
+        self.settings = settings
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def link(self, room: str, name: str, **kwargs: object) -> str:
+        grant = mint_grant(self.settings.grant_secret, room=room, display_name=name, **kwargs)  # type: ignore[arg-type]
+        return f"{self.base_url}/room#grant={grant}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    port = free_port()
+    return load_settings(tmp_path / "var", host="127.0.0.1", port=port, dev=True, ice_loopback=True)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    try:
+        yield RunningServer(app, runner, settings)
+    finally:
+        await runner.cleanup()
+
+
+LinkFactory = Callable[..., str]

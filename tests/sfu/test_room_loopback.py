@@ -1,0 +1,54 @@
+"""Three aiortc participants in one room receive each other's video and audio."""
+
+from __future__ import annotations
+
+import asyncio
+
+from web.bot import Bot, ColorTrack, ToneTrack
+
+
+async def _wait_for(predicate, timeout_s: float = 20.0, step_s: float = 0.1) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(step_s)
+
+
+async def test_three_participants_receive_each_others_video_and_audio(server) -> None:  # type: ignore[no-untyped-def]
+    colors = {"Robin": "red", "Ash": "green", "Wren": "blue"}
+    bots = {
+        name: Bot(server.link("group", name), video=ColorTrack(color), audio=ToneTrack())
+        for name, color in colors.items()
+    }
+    try:
+        for bot in bots.values():
+            await bot.connect()
+        ids = {name: bot.me["id"] for name, bot in bots.items()}
+
+        def everyone_sees_everyone() -> bool:
+            for name, bot in bots.items():
+                for other, pid in ids.items():
+                    if other == name:
+                        continue
+                    peer = bot.peers.get(pid)
+                    if peer is None or peer.video_frames < 10 or peer.audio_frames < 20:
+                        return False
+            return True
+
+        await _wait_for(everyone_sees_everyone, 30.0)
+        for name, bot in bots.items():
+            assert not bot.errors, bot.errors
+            for other, pid in ids.items():
+                if other == name:
+                    continue
+                peer = bot.peers[pid]
+                # the colour each receiver decodes is the one that publisher sent
+                dominant = max(peer.colors, key=peer.colors.get)  # type: ignore[arg-type]
+                assert dominant == colors[other], (name, other, peer.colors)
+                assert (peer.width, peer.height) == (640, 480)
+                assert peer.audio_level_dbfs > -30, peer.audio_level_dbfs
+                assert peer.display_name == other
+    finally:
+        for bot in bots.values():
+            await bot.leave()

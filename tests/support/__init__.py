@@ -1,0 +1,1 @@
+"""Shared helpers for tests: real faces, fake-camera files, independent detectors."""

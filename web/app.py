@@ -1,0 +1,107 @@
+"""The composition root: HTTP routes, signaling, static client, control plane."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from sfu.ice import set_loopback_only
+from sfu.registry import RoomRegistry
+
+from . import keys
+from .settings import Settings
+from .signaling import websocket_handler
+from .wiring import privacy_transform_factory, room_setup
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# a strict policy: the client is our own plain modules; nothing else may run or load
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
+    if request.path.endswith((".html", "/")) or request.path in ("/room", "/join"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def _page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "room.html")
+
+
+async def _health(request: web.Request) -> web.Response:
+    registry = request.app[keys.ROOMS]
+    return web.json_response(
+        {
+            "status": "ok",
+            "rooms": len(registry.rooms),
+            "participants": sum(len(r.participants) for r in registry.rooms.values()),
+        }
+    )
+
+
+def _ice_json(settings: Settings) -> list[dict[str, object]]:
+    return [server.to_json() for server in settings.ice_servers]
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; rooms and the control plane share one event loop."""
+    app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
+    app[keys.SETTINGS] = settings
+    if settings.ice_loopback:
+        set_loopback_only(True)
+    registry = RoomRegistry(
+        ice_servers=_ice_json(settings),
+        allow_adhoc=settings.dev,
+        transform_factory=privacy_transform_factory,
+        room_setup=room_setup(app),
+    )
+    app[keys.ROOMS] = registry
+
+    async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[keys.ROOMS].aclose()
+
+    app.cleanup_ctx.append(rooms_ctx)
+    app.router.add_get(
+        "/rtc",
+        websocket_handler(keys.ROOMS, lambda a: a[keys.SETTINGS].grant_secret),
+    )
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/room", _page)
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    _setup_control_plane(app, settings)
+    return app
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def _setup_control_plane(app: web.Application, settings: Settings) -> None:
+    try:
+        control = importlib.import_module("web.control")
+    except ModuleNotFoundError:
+        return
+    setup = getattr(control, "setup_control_plane", None)
+    if setup is not None:
+        setup(app, settings)

@@ -1,0 +1,187 @@
+"""The `confide` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from confidentiality.profiles import Profile
+
+from .settings import Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+
+    settings = load_settings(
+        args.data_dir, host=args.host, port=args.port, dev=args.dev or args.demo,
+        ice_loopback=args.ice_loopback if args.ice_loopback is not None else None,
+    )
+    if args.ice_loopback is None:
+        # a server bound to loopback can only be reached on loopback
+        settings.ice_loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # migrations are routine; their step-by-step log is noise at start-up
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.demo:
+        _print_demo(settings)
+    app = create_app(settings)
+    print(f"Confide listening on {settings.base_url}", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+def _print_demo(settings: Settings) -> None:
+    from .control.admin_cli import seed_demo
+
+    info = seed_demo(settings)
+    if info is None:
+        print("Data dir already has accounts: the demo logins were printed on its first start.",
+              flush=True)
+        return
+    lines = [
+        "",
+        "Confide demo — shown once, keep it if you need it:",
+        f"  clinician login: {info.login_url}",
+        f"    username {info.clinician_username}  password {info.clinician_password}",
+        f"  clinical safety officer: username {info.cso_username}  password {info.cso_password}",
+        "  service users' invite links (one each, single use):",
+        *[f"    {name}: {link}" for name, link in info.invite_links.items()],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _join_link(args: argparse.Namespace) -> int:
+    from sfu.grants import Permissions, mint_grant
+
+    settings = load_settings(args.data_dir)
+    grant = mint_grant(
+        settings.grant_secret,
+        room=args.room,
+        display_name=args.name,
+        role=args.role,
+        profile=args.profile,
+        permissions=Permissions(),
+        ttl_s=args.ttl,
+    )
+    base = (args.base_url or settings.base_url).rstrip("/")
+    print(f"{base}/room#grant={grant}")
+    return 0
+
+
+def _bot(args: argparse.Namespace) -> int:
+    from .bot import run_bot
+
+    return asyncio.run(
+        run_bot(
+            args.link,
+            video=args.video,
+            pattern=args.pattern,
+            seconds=args.seconds,
+            json_output=args.json,
+            ice_loopback=args.ice_loopback,
+        )
+    )
+
+
+def _hazards(args: argparse.Namespace) -> int:
+    from . import hazards_cmd
+
+    path = Path(args.path) if getattr(args, "path", None) else None
+    if args.hazards_command == "check":
+        return hazards_cmd.check(path, repo_root=REPO_ROOT)
+    return hazards_cmd.evidence(path, repo_root=REPO_ROOT)
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from .control.admin_cli import create_user
+
+    settings = load_settings(args.data_dir)
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    from web.store.errors import StoreError
+
+    try:
+        create_user(settings, args.role, args.username, password)
+    except StoreError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"created {args.role} {args.username}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confide", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--data-dir", default=None)
+    serve.add_argument("--dev", action="store_true", help="allow ad-hoc rooms and CLI join links")
+    serve.add_argument("--demo", action="store_true",
+                       help="on an empty data dir, create demo accounts, a group and a session")
+    serve.add_argument("--ice-loopback", dest="ice_loopback", action="store_true", default=None,
+                       help="offer 127.0.0.1 ICE candidates only (default when bound to loopback)")
+    serve.add_argument("--no-ice-loopback", dest="ice_loopback", action="store_false")
+    serve.set_defaults(func=_serve)
+
+    link = sub.add_parser("join-link", help="print a join link for a dev server")
+    link.add_argument("--room", required=True)
+    link.add_argument("--name", required=True, help="display name (a pseudonym)")
+    link.add_argument("--role", choices=("host", "participant"), default="participant")
+    link.add_argument("--profile", choices=[p.value for p in Profile], default="none")
+    link.add_argument("--base-url", default=None)
+    link.add_argument("--data-dir", default=None)
+    link.add_argument("--ttl", type=float, default=3600.0, help="seconds the link is valid")
+    link.set_defaults(func=_join_link)
+
+    bot = sub.add_parser("bot", help="a headless participant that reports what it receives")
+    bot.add_argument("--link", required=True)
+    src = bot.add_mutually_exclusive_group()
+    src.add_argument("--video", default=None, help="a .y4m file to publish")
+    src.add_argument("--pattern", choices=("colors",), default=None)
+    bot.add_argument("--seconds", type=float, default=10.0)
+    bot.add_argument("--json", action="store_true", help="print the report as JSON")
+    bot.add_argument("--no-ice-loopback", dest="ice_loopback", action="store_false", default=True)
+    bot.set_defaults(func=_bot)
+
+    hazards = sub.add_parser("hazards", help="the clinical safety hazard log")
+    hsub = hazards.add_subparsers(dest="hazards_command", required=True)
+    check = hsub.add_parser("check", help="validate hazard_log.md")
+    check.add_argument("path", nargs="?")
+    ev = hsub.add_parser("evidence", help="run the tests each control names")
+    ev.add_argument("path", nargs="?")
+    hazards.set_defaults(func=_hazards)
+
+    admin = sub.add_parser("admin", help="administration")
+    asub = admin.add_subparsers(dest="admin_command", required=True)
+    cu = asub.add_parser("create-user", help="create an account (password from prompt or stdin)")
+    cu.add_argument("--role", choices=("admin", "clinician", "cso"), required=True)
+    cu.add_argument("--username", required=True)
+    cu.add_argument("--data-dir", default=None)
+    cu.set_defaults(func=_create_user)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The control plane: accounts, groups, members, sessions, invites, audit, HTTP API, pages.
+
+`web.app.create_app` calls `setup_control_plane(app, settings)`; the room wiring calls the
+coroutines in `web.control.hooks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from web.settings import Settings
+from web.store import Store
+
+from . import api_admin, api_auth, api_groups, api_invites, api_sessions, keys, openapi, pages
+from .http import api_errors
+from .routes import Route
+
+API_PREFIX = "/api/v1"
+ROUTES: list[Route] = [
+    *api_auth.ROUTES,
+    *api_groups.ROUTES,
+    *api_sessions.ROUTES,
+    *api_invites.ROUTES,
+    *api_admin.ROUTES,
+]
+
+
+def all_routes() -> list[Route]:
+    """The control plane's routes and the clinical-safety routes built on them."""
+    # imported here: web.safety builds on this package, so it cannot be imported at its top
+    from web.safety.api import ROUTES as SAFETY_ROUTES
+
+    return [*ROUTES, *SAFETY_ROUTES]
+
+
+def build_api() -> web.Application:
+    """The /api/v1 sub-application (JSON errors everywhere under it)."""
+    api = web.Application(middlewares=[api_errors])
+    routes = all_routes()
+    for route in routes:
+        api.router.add_route(route.method, route.path, route.handler)
+    doc = openapi.document(routes, prefix=API_PREFIX)
+
+    async def openapi_json(request: web.Request) -> web.StreamResponse:
+        return web.json_response(doc)
+
+    api.router.add_get("/openapi.json", openapi_json)
+    return api
+
+
+def setup_control_plane(app: web.Application, settings: Settings) -> None:
+    """Attach the store (migrated on start), the API under /api/v1 and the pages."""
+    app[keys.CONTROL_SETTINGS] = settings
+    app[keys.LOBBY_GATES] = []
+    # creating the engine does no I/O; connecting and migrating happen on start
+    app[keys.STORE] = Store(settings.effective_database_url, settings.data_key)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app[keys.STORE]
+        await asyncio.to_thread(store.migrate)
+        yield
+        await asyncio.to_thread(store.dispose)
+
+    app.cleanup_ctx.append(store_ctx)
+    app.add_subapp(API_PREFIX, build_api())
+    pages.add_pages(app)
+    # the clinical-safety gate, the CSO pages and the evidence runner
+    from web.safety import setup_safety
+
+    setup_safety(app, settings)
+
+
+__all__ = ["setup_control_plane", "ROUTES", "API_PREFIX", "all_routes"]

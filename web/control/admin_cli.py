@@ -1,0 +1,149 @@
+"""What `confide admin create-user` and `confide serve --demo` call."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from web.settings import Settings
+from web.store import Store, accounts, groups, invites, open_store, safety, sessions
+from web.store.db import Tx
+
+DEMO_MEMBERS = (
+    # (real name, pseudonym): the real names are invented and distinctive on purpose
+    ("Araminta Quillfeather", "Robin"),
+    ("Barnaby Thistlewood", "Wren"),
+    ("Clementine Ashgrove", "Heron"),
+)
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    """What `serve --demo` prints once: logins and links are not stored in clear anywhere."""
+
+    clinician_username: str
+    clinician_password: str
+    cso_username: str
+    cso_password: str
+    group_id: str
+    session_id: str
+    login_url: str
+    # pseudonym -> invite link
+    invite_links: dict[str, str] = field(default_factory=dict)
+    # what the demo did about clinical safety (sign-off, workshop), to be shown with the logins
+    safety_notes: list[str] = field(default_factory=list)
+
+
+DEMO_WORKSHOP_ANSWER = (
+    "Demo service only: recorded by the demo CSO so the demo session can open. A real "
+    "service answers this in its own CSO-led hazard workshop."
+)
+
+
+def _demo_safety(tx: Tx, cso: accounts.UserInfo) -> list[str]:
+    """Sign off the current hazard log and answer the workshop as the demo CSO, explicitly."""
+    from web.safety.config import load_config
+    from web.safety.errors import HazardLogUnreadable
+    from web.safety.logfile import snapshot
+
+    config = load_config()
+    notes = []
+    try:
+        snap = snapshot(config)
+    except HazardLogUnreadable as exc:
+        notes.append(f"hazard log NOT signed off: {exc.message}")
+    else:
+        if snap.log.ok:
+            safety.sign_off(
+                tx, cso, content_hash=snap.hash, log_text=snap.text,
+                comment="Demo sign-off by the demo CSO; not a clinical safety review.",
+            )
+            notes.append(
+                f"the demo CSO signed off {snap.name} version {snap.hash[:12]} (demo only)"
+            )
+        else:
+            notes.append(
+                f"hazard log NOT signed off: {len(snap.log.issues)} problem(s); "
+                "run `confide hazards check`"
+            )
+    for question in config.questions:
+        safety.answer_workshop(
+            tx, cso, question.id, DEMO_WORKSHOP_ANSWER, known_ids=config.question_ids
+        )
+    notes.append(
+        f"the demo CSO answered the {len(config.questions)} hazard-workshop questions (demo only)"
+    )
+    notes.append("the clinician still confirms the host checklist before opening the lobby")
+    return notes
+
+
+def _store(settings: Settings) -> Store:
+    return open_store(settings.effective_database_url, settings.data_key)
+
+
+def create_user(settings: Settings, role: str, username: str, password: str) -> None:
+    """Create an account; raises web.store.errors.StoreError (clear message, stable code)."""
+    store = _store(settings)
+    try:
+        store.call(
+            accounts.create_user, username=username, role=role, password=password, actor="cli"
+        )
+    finally:
+        store.dispose()
+
+
+def _seed(tx: Tx, base_url: str) -> DemoInfo | None:
+    if accounts.count_users(tx) > 0:
+        return None
+    clinician_pw = secrets.token_urlsafe(12)
+    cso_pw = secrets.token_urlsafe(12)
+    clinician = accounts.create_user(
+        tx,
+        username="demo-clinician",
+        role="clinician",
+        password=clinician_pw,
+        display_name="Demo Clinician",
+        actor="demo",
+    )
+    cso = accounts.create_user(
+        tx, username="demo-cso", role="cso", password=cso_pw, display_name="Demo CSO", actor="demo"
+    )
+    safety_notes = _demo_safety(tx, cso)
+    group = groups.create_group(tx, clinician, name="Tuesday CBT group (demo)")
+    members = [
+        groups.add_member(tx, clinician, group.id, real_name=real, pseudonym=pseudo)
+        for real, pseudo in DEMO_MEMBERS
+    ]
+    session = sessions.schedule(
+        tx, clinician, group.id, starts_at=tx.now.isoformat(), duration_min=60
+    )
+    links = {}
+    for member in members:
+        issued = invites.issue(tx, clinician, session.id, member.id)
+        links[member.pseudonym] = f"{base_url.rstrip('/')}/i/{issued.token}"
+    return DemoInfo(
+        "demo-clinician",
+        clinician_pw,
+        "demo-cso",
+        cso_pw,
+        group.id,
+        session.id,
+        f"{base_url.rstrip('/')}/login",
+        links,
+        safety_notes,
+    )
+
+
+def seed_demo(settings: Settings) -> DemoInfo | None:
+    """On an empty store: a demo clinician and CSO, a group of three, a session starting now
+    and its links. On a store with any account: nothing, and None."""
+    store = _store(settings)
+    try:
+        info = store.call(_seed, settings.base_url)
+    finally:
+        store.dispose()
+    if info is not None:
+        # said out loud: the demo's gate is open only because the demo CSO signed it off
+        for note in info.safety_notes:
+            print(f"clinical safety: {note}", flush=True)
+    return info

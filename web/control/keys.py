@@ -1,0 +1,18 @@
+"""Typed application keys of the control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from web.settings import Settings
+from web.store import Store
+
+# a lobby gate: given the session id, the list of unmet items (empty when the gate is open)
+LobbyGate = Callable[[str], Awaitable[list[str]]]
+
+STORE = web.AppKey("control_store", Store)
+CONTROL_SETTINGS = web.AppKey("control_settings", Settings)
+# checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
+LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])

@@ -1,0 +1,443 @@
+"""The clinical-safety API: hazard log, changes, evidence, sign-off, workshop, incidents, gate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from session_rules.gate import can_sign_off
+from session_rules.hazard_log import STATUSES, Hazard
+from session_rules.incidents import INCIDENT_KINDS
+from web.control.errors import ApiError
+from web.control.http import authed, read_json, store_of
+from web.control.routes import Route
+from web.store import safety as safety_store
+from web.store.accounts import UserInfo
+from web.store.db import Store
+
+from . import evidence, logfile
+from .changes import diff_logs
+from .config import SafetyConfig
+from .errors import HazardLogUnreadable
+from .gate import gate_result
+from .keys import EVIDENCE_TASKS, SAFETY_CONFIG
+
+logger = logging.getLogger(__name__)
+
+READERS = ("cso", "admin")
+_HAZARD_ID_CHARS = frozenset("HAZ-0123456789")
+
+
+def _config(request: web.Request) -> SafetyConfig:
+    return request.config_dict[SAFETY_CONFIG]
+
+
+async def _snapshot(request: web.Request) -> logfile.LogSnapshot:
+    try:
+        return await asyncio.to_thread(logfile.snapshot, _config(request))
+    except HazardLogUnreadable as exc:
+        raise ApiError(503, exc.code, exc.message) from None
+
+
+def _hazard_json(h: Hazard) -> dict[str, Any]:
+    return {
+        **h.to_dict(),
+        "status": h.status,
+        "owner": h.owner,
+        "needs_acceptance": h.needs_acceptance(),
+        "acceptance": h.acceptance,
+    }
+
+
+def _risk_key(h: Hazard) -> tuple[int, int, str]:
+    # highest residual risk first, then highest initial risk: what still needs attention
+    residual = h.residual.risk if h.residual else 0
+    initial = h.initial.risk if h.initial else 0
+    return (-residual, -initial, h.id)
+
+
+@authed(*READERS)
+async def hazard_log(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """The current hazard log with its problems (?sort=risk|id, ?status=open|transferred|closed)."""
+    sort = request.query.get("sort", "risk")
+    if sort not in ("risk", "id"):
+        raise ApiError(400, "invalid_query", "sort must be risk or id")
+    status = request.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUSES)}")
+    snap = await _snapshot(request)
+    signed = await store_of(request).run(safety_store.signed_off_hashes)
+    hazards = list(snap.log.hazards)
+    if status is not None:
+        hazards = [h for h in hazards if h.status == status]
+    hazards.sort(key=_risk_key if sort == "risk" else (lambda h: (h.id, h.line)))
+    return web.json_response(
+        {
+            "name": snap.name,
+            "hash": snap.hash,
+            "metadata": snap.log.metadata,
+            "ok": snap.log.ok,
+            "issues": snap.issues_json(),
+            "signed_off": snap.hash in signed,
+            "hazards": [_hazard_json(h) for h in hazards],
+        }
+    )
+
+
+@authed(*READERS)
+async def changes(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """What changed since the last signed-off version, hazard by hazard."""
+    snap = await _snapshot(request)
+    last = await store_of(request).run(safety_store.last_sign_off)
+    base = logfile.parse_stored(last.log_text) if last is not None else None
+    if base is None:
+        diff: dict[str, Any] = {
+            "added": [{"id": h.id, "title": h.title} for h in snap.log.hazards],
+            "removed": [],
+            "changed": [],
+            "metadata": [],
+        }
+    else:
+        diff = diff_logs(base, snap.log)
+    return web.json_response(
+        {
+            "current_hash": snap.hash,
+            "base": last.to_json() if last is not None else None,
+            "unchanged": last is not None and last.content_hash == snap.hash,
+            **diff,
+        }
+    )
+
+
+@authed(*READERS)
+async def list_sign_offs(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Every sign-off, newest first."""
+    found = await store_of(request).run(safety_store.list_sign_offs)
+    return web.json_response({"sign_offs": [s.to_json() for s in found]})
+
+
+@authed()
+async def sign_off(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Sign off the current version: {content_hash (the version reviewed), comment}."""
+    if not can_sign_off(user.role):
+        raise ApiError(403, "forbidden", "only a clinical safety officer can sign off")
+    body = await read_json(request)
+    reviewed = body.get("content_hash")
+    if not isinstance(reviewed, str):
+        raise ApiError(400, "invalid_hash", "content_hash of the version reviewed is required")
+    snap = await _snapshot(request)
+    if not snap.log.ok:
+        raise ApiError(
+            409,
+            "log_invalid",
+            f"the hazard log has {len(snap.log.issues)} problem(s) and cannot be signed off",
+            extra={"issues": snap.issues_json()},
+        )
+    if reviewed != snap.hash:
+        # sign exactly what was read: the file changed since this CSO loaded it
+        raise ApiError(
+            409,
+            "log_changed",
+            "the hazard log changed since it was loaded: review the current version",
+            extra={"current_hash": snap.hash},
+        )
+    made = await store_of(request).run(
+        safety_store.sign_off,
+        user,
+        content_hash=snap.hash,
+        comment=body.get("comment"),
+        log_text=snap.text,
+    )
+    return web.json_response({"sign_off": made.to_json()}, status=201)
+
+
+async def _evidence_view(request: web.Request) -> dict[str, Any]:
+    snap = await _snapshot(request)
+    store = store_of(request)
+    latest = await store.run(safety_store.last_evidence_run)
+    finished = await store.run(safety_store.last_finished_evidence_run)
+    results = finished.results if finished is not None else {}
+    return {
+        "running": latest is not None and latest.state == "running",
+        "run": finished.to_json() if finished is not None else None,
+        "current_hash": snap.hash,
+        "controls": evidence.control_status(snap.log, results),
+    }
+
+
+@authed(*READERS)
+async def get_evidence(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Evidence status per control, from the last finished run."""
+    return web.json_response(await _evidence_view(request))
+
+
+async def _run_and_store(store: Store, config: SafetyConfig, run_id: int) -> None:
+    try:
+        outcome = await evidence.run_evidence(config)
+    except asyncio.CancelledError:
+        await asyncio.shield(
+            store.run(
+                safety_store.finish_evidence_run,
+                run_id,
+                state="error",
+                results={},
+                summary="the service stopped during the run",
+            )
+        )
+        raise
+    except Exception as exc:
+        logger.error("evidence run failed: %s", type(exc).__name__)
+        outcome = evidence.EvidenceOutcome("error", {}, "the evidence run could not start")
+    await store.run(
+        safety_store.finish_evidence_run,
+        run_id,
+        state=outcome.state,
+        results=outcome.results,
+        summary=outcome.summary,
+    )
+
+
+@authed("cso")
+async def run_evidence(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Start `confide hazards evidence` in the background; poll GET /safety/evidence."""
+    snap = await _snapshot(request)
+    store = store_of(request)
+    run = await store.run(safety_store.start_evidence_run, user, snap.hash)
+    tasks = request.config_dict[EVIDENCE_TASKS].tasks
+    task = asyncio.create_task(_run_and_store(store, _config(request), run.id))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return web.json_response({"run": run.to_json()}, status=202)
+
+
+@authed(*READERS)
+async def get_workshop(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """The workshop questions with this service's answers (who and when)."""
+    answers = {a.question_id: a for a in await store_of(request).run(safety_store.workshop_answers)}
+    questions = [
+        {"id": q.id, "text": q.text, "answer": answers[q.id].to_json() if q.id in answers else None}
+        for q in _config(request).questions
+    ]
+    return web.json_response(
+        {
+            "questions": questions,
+            "complete": all(q["answer"] is not None for q in questions),
+        }
+    )
+
+
+@authed(*READERS)
+async def answer_workshop(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Answer one workshop question: {answer}."""
+    body = await read_json(request)
+    made = await store_of(request).run(
+        safety_store.answer_workshop,
+        user,
+        request.match_info["question_id"],
+        body.get("answer"),
+        known_ids=_config(request).question_ids,
+    )
+    return web.json_response({"answer": made.to_json()})
+
+
+def _incident_filters(request: web.Request) -> tuple[str | None, str | None, str | None]:
+    kind = request.query.get("kind") or None
+    if kind is not None and kind not in INCIDENT_KINDS:
+        raise ApiError(400, "invalid_query", f"kind must be one of {', '.join(INCIDENT_KINDS)}")
+    hazard = request.query.get("hazard") or None
+    if hazard is not None and (len(hazard) > 16 or not set(hazard) <= _HAZARD_ID_CHARS):
+        raise ApiError(400, "invalid_query", "hazard must be an id like HAZ-001")
+    session = request.query.get("session") or None
+    if session is not None and len(session) > 64:
+        raise ApiError(400, "invalid_query", "session id too long")
+    return kind, hazard, session
+
+
+@authed(*READERS)
+async def list_incidents(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Incidents, newest first (?kind=&hazard=&session=)."""
+    kind, hazard, session = _incident_filters(request)
+    found = await store_of(request).run(
+        safety_store.list_incidents, kind=kind, hazard_id=hazard, session_id=session
+    )
+    return web.json_response(
+        {"incidents": [i.to_json() for i in found], "kinds": list(INCIDENT_KINDS)}
+    )
+
+
+@authed(*READERS)
+async def export_incidents(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Incidents as CSV (same filters as the list; all of them, not a page)."""
+    store = store_of(request)
+    kind, hazard, session = _incident_filters(request)
+    found = await store.run(
+        safety_store.list_incidents, kind=kind, hazard_id=hazard, session_id=session, limit=None
+    )
+    from web.store import audit
+
+    await store.run(
+        audit.append,
+        f"user:{user.id}",
+        "incidents.exported",
+        "incidents",
+        {"incidents": len(found)},
+    )
+    return web.Response(
+        text=safety_store.incidents_csv(found),
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="confide-incidents.csv"'},
+    )
+
+
+@authed(*READERS)
+async def service_status(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """The service-wide part of the gate (log valid, signed off, risks accepted, workshop)."""
+    result = await gate_result(_config(request), store_of(request), None)
+    return web.json_response(result.to_dict())
+
+
+@authed("clinician")
+async def session_gate(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """The whole gate for one session, with codes (group clinicians)."""
+    from web.store import sessions
+
+    await store_of(request).run(sessions.get_session, user, request.match_info["session_id"])
+    result = await gate_result(
+        _config(request), store_of(request), request.match_info["session_id"]
+    )
+    return web.json_response(result.to_dict())
+
+
+@authed("clinician")
+async def get_host_checklist(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """The host's pre-session checklist for this session."""
+    found = await store_of(request).run(
+        safety_store.host_checklist, user, request.match_info["session_id"]
+    )
+    return web.json_response({"checklist": found})
+
+
+@authed("clinician")
+async def put_host_checklist(request: web.Request, user: UserInfo) -> web.StreamResponse:
+    """Confirm the host's pre-session checklist: {confirmed: [item ids]}."""
+    body = await read_json(request)
+    found = await store_of(request).run(
+        safety_store.set_host_checklist,
+        user,
+        request.match_info["session_id"],
+        body.get("confirmed"),
+    )
+    return web.json_response({"checklist": found})
+
+
+S = "/sessions/{session_id}"
+ROUTES = [
+    Route(
+        "GET",
+        "/safety/hazard-log",
+        hazard_log,
+        "The hazard log with its problems (?sort=risk|id&status=)",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "GET",
+        "/safety/hazard-log/changes",
+        changes,
+        "Changes since the last signed-off version",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "GET", "/safety/sign-offs", list_sign_offs, "Hazard-log sign-offs", READERS, tag="safety"
+    ),
+    Route(
+        "POST",
+        "/safety/sign-offs",
+        sign_off,
+        "Sign off the current hazard log",
+        ("cso",),
+        {"content_hash": "string", "comment": "string"},
+        "safety",
+    ),
+    Route(
+        "GET",
+        "/safety/evidence",
+        get_evidence,
+        "Evidence status per control",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "POST",
+        "/safety/evidence/run",
+        run_evidence,
+        "Run the tests the hazard log cites",
+        ("cso",),
+        tag="safety",
+    ),
+    Route(
+        "GET",
+        "/safety/workshop",
+        get_workshop,
+        "The hazard-workshop checklist",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "PUT",
+        "/safety/workshop/{question_id}",
+        answer_workshop,
+        "Answer a workshop question",
+        READERS,
+        {"answer": "string"},
+        "safety",
+    ),
+    Route(
+        "GET",
+        "/safety/incidents",
+        list_incidents,
+        "Incidents (?kind=&hazard=&session=)",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "GET", "/safety/incidents.csv", export_incidents, "Incidents as CSV", READERS, tag="safety"
+    ),
+    Route(
+        "GET",
+        "/safety/status",
+        service_status,
+        "The service-wide safety gate",
+        READERS,
+        tag="safety",
+    ),
+    Route(
+        "GET",
+        S + "/safety-gate",
+        session_gate,
+        "The safety gate for one session",
+        ("clinician",),
+        tag="safety",
+    ),
+    Route(
+        "GET",
+        S + "/host-checklist",
+        get_host_checklist,
+        "The host's pre-session checklist",
+        ("clinician",),
+        tag="safety",
+    ),
+    Route(
+        "PUT",
+        S + "/host-checklist",
+        put_host_checklist,
+        "Confirm the host's pre-session checklist",
+        ("clinician",),
+        {"confirmed": "array"},
+        "safety",
+    ),
+]

@@ -1,0 +1,241 @@
+"""Accounts: users and roles, password checks with backoff, login sessions."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+
+from . import audit
+from .db import Tx, new_id, sha256_hex
+from .errors import AuthFailed, Conflict, InvalidInput, NotFound, Throttled
+from .models import ROLES, LoginSession, LoginThrottle, User
+from .validate import text
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+LOGIN_TTL = timedelta(hours=12)
+# backoff: this many failures are free, then the lock doubles per failure up to the cap
+FREE_FAILURES_PER_USER = 5
+# one address may be a whole clinic behind NAT: allow more before slowing it down
+FREE_FAILURES_PER_ADDRESS = 20
+MAX_LOCK = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=1)
+
+_hasher = PasswordHasher()
+# verified when the username is unknown, so that timing does not reveal which names exist
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: str
+    username: str
+    role: str
+    display_name: str
+    participant_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "role": self.role,
+            "display_name": self.display_name,
+        }
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: UserInfo
+    session_token: str  # goes in the HttpOnly cookie, stored only hashed
+    csrf_token: str
+    expires_at: datetime
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(user.id, user.username, user.role, user.display_name, user.participant_id)
+
+
+def check_username(username: object) -> str:
+    """A valid username (lower-case letters, digits, . _ -; 2-64) or InvalidInput."""
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise InvalidInput(
+            "username must be 2-64 characters: lower-case letters, digits, '.', '_' or '-'",
+            code="invalid_username",
+        )
+    return username
+
+
+def check_password(password: object) -> str:
+    """A password of acceptable length or InvalidInput."""
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+            code="invalid_password",
+        )
+    return password
+
+
+def create_user(
+    tx: Tx,
+    *,
+    username: object,
+    role: object,
+    password: object,
+    display_name: object = None,
+    actor: str = "system",
+) -> UserInfo:
+    """A new account; the password is stored as an Argon2id hash."""
+    username = check_username(username)
+    password = check_password(password)
+    if not isinstance(role, str) or role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    name = text(display_name or username, "display_name", max_len=64)
+    if tx.db.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict("a user with this username exists", code="username_taken")
+    user = User(
+        id=new_id("u"),
+        username=username,
+        role=role,
+        password_hash=_hasher.hash(password),
+        display_name=name,
+        participant_id=new_id("h"),
+        disabled=False,
+        created_at=tx.now,
+    )
+    tx.db.add(user)
+    audit.append(tx, actor, "user.created", user.id, {"role": role, "username": username})
+    return _info(user)
+
+
+def list_users(tx: Tx) -> list[UserInfo]:
+    """All accounts, by username."""
+    return [_info(u) for u in tx.db.scalars(select(User).order_by(User.username))]
+
+
+def get_user(tx: Tx, user_id: str) -> UserInfo:
+    """One account by id."""
+    user = tx.db.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user", code="user_not_found")
+    return _info(user)
+
+
+def find_user(tx: Tx, username: str) -> UserInfo:
+    """One account by username."""
+    user = tx.db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("no such user", code="user_not_found")
+    return _info(user)
+
+
+def count_users(tx: Tx) -> int:
+    """How many accounts exist (0 on a fresh install)."""
+    return len(tx.db.scalars(select(User.id)).all())
+
+
+def _locked_for(tx: Tx, key: str) -> int:
+    row = tx.db.get(LoginThrottle, key)
+    if row is None or row.locked_until is None or row.locked_until <= tx.now:
+        return 0
+    return max(1, int((row.locked_until - tx.now).total_seconds() + 0.999))
+
+
+def _record_failure(tx: Tx, key: str, free: int) -> None:
+    row = tx.db.get(LoginThrottle, key)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, last_failure_at=tx.now)
+        tx.db.add(row)
+    elif tx.now - row.last_failure_at > FAILURE_MEMORY:
+        row.failures = 0
+    row.failures += 1
+    row.last_failure_at = tx.now
+    if row.failures > free:
+        lock = min(MAX_LOCK, timedelta(seconds=2 ** min(row.failures - free - 1, 20)))
+        row.locked_until = tx.now + lock
+
+
+def login(tx: Tx, *, username: object, password: object, address: str) -> LoginResult:
+    """Check a password (with backoff per username and per address); open a login session."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidInput("username and password are required", code="invalid_request")
+    # keys are bounded so an absurd username cannot bloat the throttle table
+    user_key = "user:" + username[:64].lower()
+    addr_key = "addr:" + address[:64]
+    wait = max(_locked_for(tx, user_key), _locked_for(tx, addr_key))
+    if wait:
+        audit.append(tx, "anonymous", "login.throttled", username[:64], {"address": address})
+        raise Throttled("too many failed logins: try again later", retry_after_s=wait)
+    user = tx.db.scalar(select(User).where(User.username == username))
+    ok = False
+    try:
+        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if user is None or not ok or user.disabled:
+        _record_failure(tx, user_key, FREE_FAILURES_PER_USER)
+        _record_failure(tx, addr_key, FREE_FAILURES_PER_ADDRESS)
+        audit.append(tx, "anonymous", "login.failed", username[:64], {"address": address})
+        raise AuthFailed("username or password is wrong", keep_changes=True)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    tx.db.execute(delete(LoginThrottle).where(LoginThrottle.key == user_key))
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    expires = tx.now + LOGIN_TTL
+    tx.db.add(
+        LoginSession(
+            token_hash=sha256_hex(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=tx.now,
+            expires_at=expires,
+        )
+    )
+    audit.append(tx, f"user:{user.id}", "login.succeeded", user.id, {"address": address})
+    return LoginResult(_info(user), token, csrf, expires)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: UserInfo
+    csrf_token: str
+
+
+def session_user(tx: Tx, token: str) -> Authenticated | None:
+    """The user behind a login-session cookie, or None when unknown or expired."""
+    if not token or len(token) > 200:
+        return None
+    row = tx.db.get(LoginSession, sha256_hex(token))
+    if row is None or row.expires_at <= tx.now:
+        return None
+    user = tx.db.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    return Authenticated(_info(user), row.csrf_token)
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of the CSRF token."""
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+def logout(tx: Tx, token: str) -> None:
+    """End a login session (safe twice)."""
+    row = tx.db.get(LoginSession, sha256_hex(token))
+    if row is not None:
+        audit.append(tx, f"user:{row.user_id}", "logout", row.user_id)
+        tx.db.delete(row)
+
+
+def user_by_participant(tx: Tx, ref: str) -> UserInfo | None:
+    """The account behind a user id or a host participant id, if any."""
+    user = tx.db.get(User, ref) or tx.db.scalar(select(User).where(User.participant_id == ref))
+    return _info(user) if user is not None and not user.disabled else None
