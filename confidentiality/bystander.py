@@ -16,12 +16,13 @@ class BystanderMonitor:
         after_s: float = 2.0,
         clear_after_s: float = 2.0,
         min_interval_s: float = 30.0,
-        gap_tolerance_s: float = 0.5,
+        gap_tolerance_s: float = 1.0,
     ) -> None:
         self._after_s = after_s
         self._clear_after_s = clear_after_s
         self._min_interval_s = min_interval_s
-        self._gap_s = gap_tolerance_s  # a missed detection or two does not restart the clock
+        # a missed detection does not restart the clock; longer than the ~0.5 s between counts
+        self._gap_s = gap_tolerance_s
         self._many_since: float | None = None
         self._many_last: float | None = None
         self._alerted = False

@@ -24,6 +24,15 @@ _FAR_FRESH_S = 0.35  # full-range detections older than this no longer count as 
 # a reused person mask is only trusted while the picture barely changed since it was made:
 # mean absolute luma difference (0..255) of the 1/8-size images, above which we re-segment
 _STILL_LUMA_DIFF = 6.0
+# `blur` also reuses it while the picture moves moderately (a person shifting, a slow camera
+# pan: ~11 on our pan clip), but shrunk first: the stale mask's edge may lie where the person
+# was a frame ago, and shrinking it turns that edge into blurred person, never sharp
+# background. Above this difference (a jump, a cut) we always re-segment.
+_MOVING_LUMA_DIFF = 16.0
+# 5x5 at the 320-wide segmentation scale: ~5 px at 640x480. On the pan clip this halves what
+# a stale mask shows sharp outside the fresh one (to 0.8% of the frame, all at the person's
+# outline, the order of the segmenter's own frame-to-frame jitter)
+_MOVING_ERODE = np.ones((5, 5), np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,9 @@ class MediaPipeTransform:
         *,
         model_dir: Path | None = None,
         segment_every: int = 2,
-        count_faces_every: int = 5,
+        # the full-range face count for the bystander alert (~6 ms a call) at ~2 Hz: enough
+        # to see two faces persist for 2 s, at an eighth of the per-frame cost
+        count_faces_every: int = 8,
         far_detect_every: int = 3,
     ) -> None:
         self._models = Models(model_dir)
@@ -104,7 +115,8 @@ class MediaPipeTransform:
         self._mask_frame: tuple[int, int] = (0, 0)  # the frame size the mask was made for
         self._mask_tiny: np.ndarray | None = None  # the frame's tiny luma when segmented
         self._mask_age = 0  # frames since the mask was made
-        self._full_masks: tuple[np.ndarray, np.ndarray] | None = None  # luma and chroma size
+        # the small mask last scaled up, and it at luma and chroma size
+        self._full_masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def apply(self, rgb: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
         """Transform an RGB frame of any size (through I420, padded to even sizes)."""
@@ -134,34 +146,36 @@ class MediaPipeTransform:
         """Person mask at segmentation size; reused for the next frame if nothing moved."""
         tiny = frame.tiny_luma()
         self._mask_age += 1
-        reuse = (
+        if (
             self._mask is not None
             and self._mask_profile is profile
             and self._mask_frame == (frame.width, frame.height)
             and self._mask_age < self._segment_every
             and self._mask_tiny is not None
-            and cv2.norm(tiny, self._mask_tiny, cv2.NORM_L1) <= _STILL_LUMA_DIFF * tiny.size
-        )
-        if not reuse:
-            prob = self._models.person_mask(frame.rgb())
-            self._mask = (prob > 0.5).astype(np.uint8) * 255
-            self._mask_profile = profile
-            self._mask_frame = (frame.width, frame.height)
-            self._mask_tiny = tiny
-            self._mask_age = 0
-            self._full_masks = None
-        assert self._mask is not None
+        ):
+            moved = cv2.norm(tiny, self._mask_tiny, cv2.NORM_L1) / tiny.size
+            if moved <= _STILL_LUMA_DIFF:
+                return self._mask
+            if moved <= _MOVING_LUMA_DIFF and profile is Profile.BLUR:
+                return cv2.erode(self._mask, _MOVING_ERODE)
+        prob = self._models.person_mask(frame.rgb())
+        self._mask = (prob > 0.5).astype(np.uint8) * 255
+        self._mask_profile = profile
+        self._mask_frame = (frame.width, frame.height)
+        self._mask_tiny = tiny
+        self._mask_age = 0
         return self._mask
 
     def _masks_at_frame_size(self, mask_small: np.ndarray, frame: _Frame) -> tuple[np.ndarray, ...]:
         """The person mask at luma and chroma size, kept while the small mask is reused."""
-        if self._full_masks is None:
-            w, h = frame.width, frame.height
-            self._full_masks = (
-                cv2.resize(mask_small, (w, h), interpolation=cv2.INTER_LINEAR),
-                cv2.resize(mask_small, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR),
-            )
-        return self._full_masks
+        cached = self._full_masks
+        if cached is not None and cached[0] is mask_small:
+            return cached[1], cached[2]
+        w, h = frame.width, frame.height
+        luma = cv2.resize(mask_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        chroma = cv2.resize(mask_small, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR)
+        self._full_masks = (mask_small, luma, chroma)
+        return luma, chroma
 
     def _detect(self, frame: _Frame, *, far: bool = False) -> list[PixelBox]:
         w, h = frame.width, frame.height

@@ -34,6 +34,16 @@ class Vp8EncodeOnce:
         self.frames_encoded = 0
         self.keyframes_encoded = 0
 
+    def set_bitrate(self, bps: int) -> None:
+        """Change the target; the next frame opens a new stream (a keyframe).
+
+        PyAV cannot reconfigure an open libvpx encoder, and the rate changes only when the
+        room's number of publishers crosses a step, so a keyframe then is cheap.
+        """
+        if bps != self.bitrate_bps:
+            self.bitrate_bps = bps
+            self._codec = None
+
     def _open(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
         codec = av.CodecContext.create("libvpx", "w")
         codec.width = width

@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 # scheduling hiccup, small enough that latency stays bounded
 VIDEO_QUEUE_FRAMES = 16
 AUDIO_QUEUE_FRAMES = 32
+# a video slot still waiting for a keyframe this long after asking asks again: a keyframe
+# request (PLI) or the keyframe itself can be lost, and a publisher sends no periodic ones
+KEYFRAME_RETRY_S = 1.0
 
 
 class PacketTrack(MediaStreamTrack):
@@ -37,6 +40,7 @@ class PacketTrack(MediaStreamTrack):
         self._ready = asyncio.Event()
         # a video subscriber can only start decoding at a keyframe
         self._need_keyframe = kind == "video"
+        self._asked_at = -1e9  # when this slot last asked for a keyframe (monotonic)
         self.packets_sent = 0
         self.packets_dropped = 0
 
@@ -64,6 +68,8 @@ class PacketTrack(MediaStreamTrack):
         if self._need_keyframe:
             if not keyframe:
                 self.packets_dropped += 1
+                if time.monotonic() - self._asked_at >= KEYFRAME_RETRY_S:
+                    self.request_keyframe()
                 return
             self._need_keyframe = False
         if len(self._queue) == self._queue.maxlen:
@@ -74,8 +80,7 @@ class PacketTrack(MediaStreamTrack):
                 self._queue.clear()
                 if not keyframe:
                     self._need_keyframe = True
-                    if self._fanout is not None:
-                        self._fanout.request_keyframe()
+                    self.request_keyframe()
                     return
             else:
                 self.packets_dropped += 1  # deque drops the oldest
@@ -97,6 +102,7 @@ class PacketTrack(MediaStreamTrack):
 
     def request_keyframe(self) -> None:
         """A subscriber lost a picture (PLI/FIR): ask the publication's source."""
+        self._asked_at = time.monotonic()
         if self._fanout is not None:
             self._fanout.request_keyframe()
 
@@ -158,7 +164,7 @@ class Fanout:
         self._tracks.add(track)
         if self.kind == "video":
             # a late joiner needs a keyframe to start
-            self.request_keyframe()
+            track.request_keyframe()
 
     def unsubscribe(self, track: PacketTrack) -> None:
         self._tracks.discard(track)

@@ -19,7 +19,7 @@ from typing import Protocol
 import av
 import numpy as np
 
-from .encoder import Vp8EncodeOnce
+from .encoder import DEFAULT_BITRATE_BPS, Vp8EncodeOnce
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class VideoProcessor:
         loop: asyncio.AbstractEventLoop,
         name: str = "video",
         placeholder: Callable[[int, int, int], av.VideoFrame] = blank_frame,
+        bitrate_bps: int = DEFAULT_BITRATE_BPS,
     ) -> None:
         self._transform = transform
         self._emit = emit
@@ -87,7 +88,8 @@ class VideoProcessor:
         self._stopped = False
         self._force_keyframe = False
         self._resync = False
-        self._encoder = Vp8EncodeOnce()
+        self._encoder = Vp8EncodeOnce(bitrate_bps=bitrate_bps)
+        self._bitrate_bps = bitrate_bps
         self._size = (640, 480)
         self.frames_in = 0
         self.frames_out = 0
@@ -123,6 +125,10 @@ class VideoProcessor:
     def request_keyframe(self) -> None:
         """A subscriber needs a keyframe: ask our own encoder for one."""
         self._force_keyframe = True
+
+    def set_bitrate(self, bps: int) -> None:
+        """Applies from the next encoded frame (the worker reopens its encoder)."""
+        self._bitrate_bps = bps
 
     def set_transform(self, transform: FrameTransform) -> None:
         self._transform = transform
@@ -202,6 +208,7 @@ class VideoProcessor:
 
     def _encode_and_emit(self, frame: av.VideoFrame) -> None:
         keyframe, self._force_keyframe = self._force_keyframe, False
+        self._encoder.set_bitrate(self._bitrate_bps)
         try:
             packets = self._encoder.encode(frame, keyframe=keyframe)
         except Exception:

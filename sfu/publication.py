@@ -13,6 +13,7 @@ from aiortc import RTCRtpReceiver
 
 from confidentiality.profiles import Profile
 
+from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
 from .processor import FrameTransform, PassThrough, VideoProcessor
 from .tap import PacketTap, install_tap
@@ -57,6 +58,7 @@ class Publication:
         self._processor: VideoProcessor | None = None
         self._transform: FrameTransform | None = None
         self._profile = profile
+        self._bitrate_bps = DEFAULT_BITRATE_BPS
         # held by the host (mute, stop video, pause): nothing is forwarded
         self.held = False
         self._mode: Mode = "forward"
@@ -88,6 +90,16 @@ class Publication:
         self._profile = profile
         self._apply_profile(profile)
 
+    @property
+    def bitrate_bps(self) -> int:
+        return self._bitrate_bps
+
+    def set_bitrate(self, bps: int) -> None:
+        """Target bitrate of the encode-once stream (a forwarded stream keeps the source's)."""
+        self._bitrate_bps = bps
+        if self._processor is not None:
+            self._processor.set_bitrate(bps)
+
     def _apply_profile(self, profile: Profile) -> None:
         transform_profile = getattr(self._transform, "set_profile", None)
         if profile.needs_pixels or self._always_process:
@@ -99,6 +111,7 @@ class Publication:
                     request_source_keyframe=self._request_source_keyframe,
                     loop=self._loop,
                     name=f"video-{self.id}",
+                    bitrate_bps=self._bitrate_bps,
                 )
             elif transform_profile is not None:
                 transform_profile(profile)
@@ -169,13 +182,15 @@ class Publication:
             self._source_keyframes.request()
 
     def _send_source_pli(self) -> None:
-        sources = self._receiver.getSynchronizationSources()
-        if not sources:
-            return
         # aiortc keeps PLI sending private; it is the documented way to ask for a keyframe
         send_pli = getattr(self._receiver, "_send_rtcp_pli", None)
-        if send_pli is not None:
-            task = asyncio.ensure_future(send_pli(sources[0].source))
+        if send_pli is None:
+            return
+        # every SSRC heard lately: the media one, and the retransmission (RTX) one a browser
+        # also sends on (bandwidth probes can come first). A PLI for the RTX SSRC is ignored;
+        # one sent only there would leave late subscribers without a picture
+        for source in self._receiver.getSynchronizationSources():
+            task = asyncio.ensure_future(send_pli(source.source))
             task.add_done_callback(_log_task_error)
 
     def set_held(self, held: bool) -> None:

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -15,6 +15,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from confidentiality.profiles import Profile
 
+from .bitrate import BitratePolicy
 from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull
 from .fanout import PacketTrack
 from .grants import Grant
@@ -54,6 +55,8 @@ class RoomPolicy:
     max_participants: int = 16
     # process (decode → encode once) even `none` video; for measurements
     always_process: bool = False
+    # encode-once streams share each subscriber's downlink (see sfu/bitrate.py)
+    bitrate: BitratePolicy = field(default_factory=BitratePolicy)
 
 
 @dataclass
@@ -462,6 +465,8 @@ class Room:
             # self-view shows what the group sees: the server's output, not the local camera
             self._subscribe(participant, participant, pub, self_view=True)
             participant.request_renegotiation()
+        if track.kind == "video":
+            self._rebalance_bitrates()
         self.announce(participant)
         self._emit("track_published", participant_id=participant.id, kind=track.kind,
                    track_id=pub.id)
@@ -476,6 +481,15 @@ class Room:
             if changed:
                 other.request_renegotiation()
         await pub.aclose()
+        if pub.kind == "video":
+            self._rebalance_bitrates()
+
+    def _rebalance_bitrates(self) -> None:
+        """Share each subscriber's downlink among the room's encode-once video streams."""
+        pubs = [p.publications["video"] for p in self.admitted() if "video" in p.publications]
+        bps = self.policy.bitrate.stream_bps(len(pubs))
+        for pub in pubs:
+            pub.set_bitrate(bps)
 
     async def _unpublish_all(self, participant: Participant, renegotiate: bool = True) -> None:
         pubs = list(participant.publications.values())

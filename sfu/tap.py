@@ -22,9 +22,18 @@ AUDIO_TIME_BASE = Fraction(1, 48000)
 PacketSink = Callable[[av.Packet, bool], None]
 
 
+VP8_START_CODE = b"\x9d\x01\x2a"
+
+
 def is_vp8_keyframe(data: bytes) -> bool:
-    """RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame."""
-    return len(data) >= 3 and (data[0] & 0x01) == 0
+    """RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame, and a key frame's tag is
+    followed by the start code 9d 01 2a.
+
+    The start code matters: after packet loss the receive buffer can hand on a frame that
+    begins mid-frame, and its first bit alone would call it a keyframe half the time; a
+    subscriber started on such a "keyframe" could decode nothing until the next real one.
+    """
+    return len(data) >= 10 and (data[0] & 0x01) == 0 and data[3:6] == VP8_START_CODE
 
 
 class PacketTap(queue.Queue[Any]):
