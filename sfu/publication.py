@@ -90,10 +90,6 @@ class Publication:
         self._profile = profile
         self._apply_profile(profile)
 
-    @property
-    def bitrate_bps(self) -> int:
-        return self._bitrate_bps
-
     def set_bitrate(self, bps: int) -> None:
         """Target bitrate of the encode-once stream (a forwarded stream keeps the source's)."""
         self._bitrate_bps = bps

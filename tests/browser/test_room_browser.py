@@ -72,13 +72,8 @@ async def test_two_browsers_and_a_bot_see_each_other(server, face_video: Path) -
             try:
                 await until(bot_sees_browsers, 30.0)
             except AssertionError:
-                dbg = []
-                if bot.sub_pc is not None:
-                    stats = await bot.sub_pc.getStats()
-                    for t in bot.sub_pc.getTransceivers():
-                        dbg.append((t.mid, t.kind, t.direction, t.currentDirection))
-                    dbg.append([(k, getattr(v, "packetsReceived", None), getattr(v, "ssrc", None)) for k, v in stats.items() if "inbound" in k])
-                raise AssertionError(f"bot did not see both browsers: {bot.report()} {bot._mid_map} {dbg}") from None
+                # what the bot did receive per peer tells a lost keyframe from a lost stream
+                raise AssertionError(f"bot did not see both browsers: {bot.report()}") from None
             labels = await page_a.eval_on_selector_all(
                 "figcaption", "els => els.map(e => e.textContent)"
             )
