@@ -1,11 +1,14 @@
 """Room capacity with `blur`: the largest N-person room in which everyone sees everyone at 14 fps.
 
 Every participant publishes 640x480 VP8 at 15 fps with the `blur` profile and subscribes to
-all the others. Two servers run as child processes, each measured on its own:
-  confide          Confide as shipped (bench/confide_server.py): blur, encode once, fan out
+all the others. Three servers run as child processes, each measured on its own:
+  confide          Confide as shipped (bench/confide_server.py): blur, encode once, fan out,
+                   each stream's picture size and rate picked for the room's gallery
+                   (sfu/bitrate.py: 640x480 up to six publishers, 320x240 from ten)
+  confide-640      the same with every stream kept at 640x480 whatever the room's size
   aiortc-blur      bench/baseline_relay.py --blur: the same blur pipeline once per publisher,
-                   then aiortc's MediaRelay with one encoder per subscriber
-N grows (2, 4, ... 12) until a step fails: some subscriber gets less than 14 fps from some
+                   then aiortc's MediaRelay with one encoder per subscriber (640x480)
+N grows (2, 4, ... 14) until a step fails: some subscriber gets less than 14 fps from some
 publisher. The bots live in this process, next to the server on the same machine.
 
 Run: python bench/bench_capacity.py [--quick] [--sizes 2,4,6] [--modes confide,aiortc-blur]
@@ -59,11 +62,12 @@ from web.bot import (  # noqa: E402
 from web.settings import load_settings  # noqa: E402
 
 CONFIDE = "confide"
+CONFIDE_FULL = "confide-640"
 BASELINE = "aiortc-blur"
-MODES = (CONFIDE, BASELINE)
+MODES = (CONFIDE, CONFIDE_FULL, BASELINE)
 SOURCE_FPS = 15
 MIN_FPS = 14.0
-FULL_SIZES = (2, 4, 6, 8, 10, 12)
+FULL_SIZES = (2, 4, 6, 8, 10, 12, 14)
 QUICK_SIZES = (2, 4)
 # participants whose receivers decode the colour-cycling publisher's stream (latency); every
 # other stream at every receiver is counted as whole encoded frames, never decoded
@@ -142,6 +146,7 @@ class LatencyProbe:
         self._last: str | None = None
         self.frames = 0
         self.off_colour = 0  # decoded frames of no cycle colour (placeholders, smears)
+        self.size = ""  # the picture size last received
         self.samples: list[tuple[float, float]] = []  # (arrival, latency ms)
 
     def feed(self, packet: av.Packet, keyframe: bool) -> None:
@@ -157,6 +162,7 @@ class LatencyProbe:
             return
         for frame in frames:
             self.frames += 1
+            self.size = f"{frame.width}x{frame.height}"
             # a thumbnail is enough for a solid colour; keeps the probe cheap
             rgb = frame.reformat(width=32, height=24, format="rgb24").to_ndarray()
             colour = classify_color(rgb.reshape(-1, 3).mean(axis=0))
@@ -231,6 +237,7 @@ class Step:
     latency_ms_p90: float | None = None
     latency_samples: int = 0
     off_colour_share: float | None = None
+    received_size: str = ""
     loop_lag_ms_p95: float = 0.0
     worst_pair: str = ""
     attempts: int = 1
@@ -271,6 +278,8 @@ def start_server(mode: str, workdir: Path) -> ServerChild:
         # create the secrets before the child reads them, so links minted here verify there
         secret = load_settings(data_dir).grant_secret
         args = ["-m", "bench.confide_server", "--port", str(port), "--data-dir", str(data_dir)]
+        if mode == CONFIDE_FULL:
+            args.append("--full-size")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT,
@@ -369,6 +378,7 @@ async def run_step(server: ServerChild, n: int, clip: list[bytes],
         decoded = sum(pr.frames - f for pr, (f, _) in zip(probes, probe0, strict=True))
         off = sum(pr.off_colour - o for pr, (_, o) in zip(probes, probe0, strict=True))
         step.off_colour_share = off / decoded if decoded else None
+        step.received_size = ",".join(sorted({pr.size for pr in probes if pr.size}))
         window_lags = lag.lags_ms[lag0:]
         step.loop_lag_ms_p95 = _pct(window_lags, 0.95) if window_lags else 0.0
     except Exception as exc:  # one failed step must not lose the others' numbers
@@ -436,7 +446,7 @@ def report(steps: list[Step], direct_ms: float | None, searched: list[int]) -> d
     print()
     print(f"{'mode':<13}{'N':>3}{'pass':>6}{'fps min/med':>13}{'<14':>5}{'src':>6}"
           f"{'server':>8}{'/pub':>7}{'bench':>7}{'others':>8}{'lat p50':>9}{'p90':>6}"
-          f"{'added':>7}{'off%':>6}{'lag95':>7}{'busy':>6}  worst, limits")
+          f"{'added':>7}{'off%':>6}{'lag95':>7}{'busy':>6}{'size':>9}  worst, limits")
     for s in steps:
         if not s.ok:
             print(f"{s.mode:<13}{s.n:>3}  FAILED: {s.error}")
@@ -450,7 +460,7 @@ def report(steps: list[Step], direct_ms: float | None, searched: list[int]) -> d
               f"{s.pair_fps_min:>7.1f}/{s.pair_fps_median:<5.1f}{s.pairs_below:>5}"
               f"{s.source_fps_min:>6.1f}{s.server_cores:>8.2f}{s.server_cores_per_publisher:>7.3f}"
               f"{s.bench_cores:>7.2f}{s.others_cores:>8.2f}{p50:>9}{p90:>6}{added:>7}{off:>6}"
-              f"{s.loop_lag_ms_p95:>7.0f}{s.busy_cores:>6.2f}  {s.worst_pair}"
+              f"{s.loop_lag_ms_p95:>7.0f}{s.busy_cores:>6.2f}{s.received_size:>9}  {s.worst_pair}"
               + (f", {s.limited_by}" if s.limited_by else ""))
     capacity: dict[str, int | None] = {}
     fits: dict[str, tuple[float, float] | None] = {}
@@ -486,7 +496,8 @@ def report(steps: list[Step], direct_ms: float | None, searched: list[int]) -> d
           f"direct publisher → receiver ({direct_ms if direct_ms is None else round(direct_ms)} "
           "ms); off%: decoded frames of the latency stream that were not the source colour "
           "(placeholders); lag95: this process's event-loop lag p95, ms; busy: all cores in use "
-          f"(of {CORES}); limits: machine = busy ≥ {SATURATED_SHARE:.0%} of the cores, bots = "
+          f"(of {CORES}); size: the picture subscribers received (decoded from P1); "
+          f"limits: machine = busy ≥ {SATURATED_SHARE:.0%} of the cores, bots = "
           f"a publisher below {BOTS_SOURCE_FPS:g} fps or lag95 above {BOTS_LAG_MS:g} ms: a "
           "failed step so marked may not be the server's limit")
     return {"capacity": capacity, "fits": fits}

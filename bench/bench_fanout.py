@@ -110,8 +110,16 @@ class ServerChild:
         return f"{self.base_url}/room#grant={token}"
 
     def cpu_seconds(self) -> float:
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return float(times.user + times.system)
+        """The server's CPU seconds, with its live child processes (media workers)."""
+        server = psutil.Process(self.proc.pid)
+        total = 0.0
+        for proc in [server, *server.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
 
 @dataclass
@@ -310,7 +318,10 @@ async def direct_latency(seconds: float) -> float | None:
             if measuring.is_set() and isinstance(frame, av.VideoFrame):
                 # only the stamp rows: what the bots read, without converting the whole frame
                 img = frame.to_ndarray(format="rgb24")[:STAMP_BLOCK]
-                lat = ((int(time.time() * 1000) & 0xFFFFFFFF) - read_stamp(img)) & 0xFFFFFFFF
+                stamp = read_stamp(img)
+                if stamp is None:
+                    continue
+                lat = ((int(time.time() * 1000) & 0xFFFFFFFF) - stamp) & 0xFFFFFFFF
                 if lat < 10_000:
                     samples.append(float(lat))
 

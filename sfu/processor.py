@@ -17,14 +17,21 @@ from collections.abc import Callable
 from typing import Protocol
 
 import av
+import cv2
 import numpy as np
+
+from confidentiality import yuv
 
 from .encoder import DEFAULT_BITRATE_BPS, Vp8EncodeOnce
 
 logger = logging.getLogger(__name__)
 
-# packets waiting for the decoder before we give up on the backlog and restart at a keyframe
-MAX_PENDING_PACKETS = 30
+# packets waiting for the decoder before we give up on the backlog and restart at a keyframe.
+# Generous: decoding is the cheap step (~1 ms a frame; only the newest picture is transformed),
+# so a worker that was starved for a moment catches up at once, whereas dropping the backlog
+# leaves subscribers frozen until the source's next keyframe (up to seconds). 150 packets is
+# about 2 s of a 640x480 source at 15 fps
+MAX_PENDING_PACKETS = 150
 
 
 class FrameTransform(Protocol):
@@ -61,7 +68,33 @@ def blank_frame(width: int, height: int, pts: int) -> av.VideoFrame:
     return frame
 
 
-PacketEmit = Callable[[av.Packet, bool], None]
+def _fit_within(frame: av.VideoFrame, max_size: tuple[int, int] | None) -> av.VideoFrame:
+    """The frame scaled down (aspect kept, even sides) to fit `max_size`, before the transform:
+    a smaller layer then costs less at every later step, not only at the encoder."""
+    if max_size is None or (frame.width <= max_size[0] and frame.height <= max_size[1]):
+        return frame
+    scale = min(max_size[0] / frame.width, max_size[1] / frame.height)
+    width = max(2, int(frame.width * scale) // 2 * 2)
+    height = max(2, int(frame.height * scale) // 2 * 2)
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        # plane by plane with OpenCV: PyAV's reformat builds a new scaler for every decoded
+        # frame, which costs ~1 ms at 640x480; this costs ~0.15 ms (linear: OpenCV's area
+        # filter is slow at a fractional scale such as 640 -> 480)
+        out = np.empty((height * 3 // 2, width), np.uint8)
+        for src, dst in zip(yuv.planes(np.ascontiguousarray(frame.to_ndarray())),
+                            yuv.planes(out), strict=True):
+            cv2.resize(src, (dst.shape[1], dst.shape[0]), dst=dst, interpolation=cv2.INTER_LINEAR)
+        fitted = av.VideoFrame.from_ndarray(out, format="yuv420p")
+    else:
+        fitted = frame.reformat(width=width, height=height, format="yuv420p")
+    fitted.pts = frame.pts
+    if frame.time_base is not None:
+        fitted.time_base = frame.time_base
+    return fitted
+
+
+# (packet, is a keyframe, epoch of the profile it was made under; see `VideoProcessor.epoch`)
+PacketEmit = Callable[[av.Packet, bool, int], None]
 
 
 class VideoProcessor:
@@ -77,6 +110,7 @@ class VideoProcessor:
         name: str = "video",
         placeholder: Callable[[int, int, int], av.VideoFrame] = blank_frame,
         bitrate_bps: int = DEFAULT_BITRATE_BPS,
+        max_size: tuple[int, int] | None = None,
     ) -> None:
         self._transform = transform
         self._emit = emit
@@ -90,7 +124,12 @@ class VideoProcessor:
         self._resync = False
         self._encoder = Vp8EncodeOnce(bitrate_bps=bitrate_bps)
         self._bitrate_bps = bitrate_bps
+        self._max_size = max_size
         self._size = (640, 480)
+        # bumped by whoever changes the transform's profile (a worker process): each output
+        # carries the epoch read before its transform ran, so a frame made under an older
+        # profile can be told apart and dropped by the server
+        self.epoch = 0
         self.frames_in = 0
         self.frames_out = 0
         self.placeholders = 0
@@ -126,9 +165,11 @@ class VideoProcessor:
         """A subscriber needs a keyframe: ask our own encoder for one."""
         self._force_keyframe = True
 
-    def set_bitrate(self, bps: int) -> None:
-        """Applies from the next encoded frame (the worker reopens its encoder)."""
+    def set_stream(self, bps: int, max_size: tuple[int, int] | None) -> None:
+        """Bitrate and largest picture of the output; both apply from the next encoded frame
+        (the worker reopens its encoder, so the new stream starts at a keyframe)."""
         self._bitrate_bps = bps
+        self._max_size = max_size
 
     def set_transform(self, transform: FrameTransform) -> None:
         self._transform = transform
@@ -190,9 +231,11 @@ class VideoProcessor:
                     self._loop.call_soon_threadsafe(self._request_source_keyframe)
                     out = self._placeholder(*self._size, last_pts)
                     self.placeholders += 1
-                    self._encode_and_emit(out)
+                    self._encode_and_emit(out, self.epoch)
                 continue
+            latest = _fit_within(latest, self._max_size)
             self._size = (latest.width, latest.height)
+            epoch = self.epoch
             started = time.perf_counter()
             try:
                 out = self._transform.process(latest)
@@ -203,11 +246,14 @@ class VideoProcessor:
                 self.placeholders += 1
             self.process_ms_total += (time.perf_counter() - started) * 1000
             out.pts = latest.pts
-            self._encode_and_emit(out)
+            self._encode_and_emit(out, epoch)
         self._transform.close()
 
-    def _encode_and_emit(self, frame: av.VideoFrame) -> None:
-        keyframe, self._force_keyframe = self._force_keyframe, False
+    def _encode_and_emit(self, frame: av.VideoFrame, epoch: int) -> None:
+        keyframe = False
+        if epoch == self.epoch:
+            # a keyframe asked for after a profile change belongs to the new epoch's output
+            keyframe, self._force_keyframe = self._force_keyframe, False
         self._encoder.set_bitrate(self._bitrate_bps)
         try:
             packets = self._encoder.encode(frame, keyframe=keyframe)
@@ -217,6 +263,6 @@ class VideoProcessor:
         self.frames_out += 1
         for packet, is_key in packets:
             try:
-                self._loop.call_soon_threadsafe(self._emit, packet, is_key)
+                self._loop.call_soon_threadsafe(self._emit, packet, is_key, epoch)
             except RuntimeError:
                 return  # loop closed during shutdown

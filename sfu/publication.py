@@ -17,6 +17,7 @@ from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
 from .processor import FrameTransform, PassThrough, VideoProcessor
 from .tap import PacketTap, install_tap
+from .workers import MediaWorkers, RemoteProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Publication:
         always_process: bool = False,
         display_name: str = "",
         on_event: Callable[[Publication, Any], None] | None = None,
+        media_workers: MediaWorkers | None = None,
     ) -> None:
         self.id = "TR_" + uuid.uuid4().hex[:12]
         self.kind = kind
@@ -55,10 +57,14 @@ class Publication:
         self._display_name = display_name
         self._on_event = on_event
         self._always_process = always_process
-        self._processor: VideoProcessor | None = None
-        self._transform: FrameTransform | None = None
+        # processing in a worker process (the server's default), else a thread in this one
+        self._workers = media_workers
+        self._processor: VideoProcessor | RemoteProcessor | None = None
+        # in a worker process the RemoteProcessor stands in for the transform (set_profile)
+        self._transform: FrameTransform | RemoteProcessor | None = None
         self._profile = profile
         self._bitrate_bps = DEFAULT_BITRATE_BPS
+        self._max_size: tuple[int, int] | None = None
         # held by the host (mute, stop video, pause): nothing is forwarded
         self.held = False
         self._mode: Mode = "forward"
@@ -77,8 +83,13 @@ class Publication:
         return self._mode
 
     @property
-    def processor(self) -> VideoProcessor | None:
+    def processor(self) -> VideoProcessor | RemoteProcessor | None:
         return self._processor
+
+    @property
+    def stream(self) -> tuple[int, tuple[int, int] | None]:
+        """The encode-once stream's target bitrate and largest picture."""
+        return self._bitrate_bps, self._max_size
 
     def subscribe(self, track: PacketTrack) -> None:
         track.attach(self.fanout)
@@ -90,16 +101,29 @@ class Publication:
         self._profile = profile
         self._apply_profile(profile)
 
-    def set_bitrate(self, bps: int) -> None:
-        """Target bitrate of the encode-once stream (a forwarded stream keeps the source's)."""
+    def set_stream(self, bps: int, max_size: tuple[int, int] | None) -> None:
+        """Bitrate and largest picture of the encode-once stream (see sfu/bitrate.py); a
+        forwarded stream keeps the source's."""
         self._bitrate_bps = bps
+        self._max_size = max_size
         if self._processor is not None:
-            self._processor.set_bitrate(bps)
+            self._processor.set_stream(bps, max_size)
 
     def _apply_profile(self, profile: Profile) -> None:
         transform_profile = getattr(self._transform, "set_profile", None)
         if profile.needs_pixels or self._always_process:
-            if self._processor is None:
+            if self._processor is None and self._workers is not None:
+                self._processor = self._transform = self._workers.open(
+                    name=f"video-{self.id}",
+                    profile=profile,
+                    display_name=self._display_name,
+                    bitrate_bps=self._bitrate_bps,
+                    max_size=self._max_size,
+                    emit=self._emit_processed,
+                    request_source_keyframe=self._request_source_keyframe,
+                    on_event=self._event_from_remote,
+                )
+            elif self._processor is None:
                 self._transform = self._new_transform(profile)
                 self._processor = VideoProcessor(
                     transform=self._transform,
@@ -108,14 +132,15 @@ class Publication:
                     loop=self._loop,
                     name=f"video-{self.id}",
                     bitrate_bps=self._bitrate_bps,
+                    max_size=self._max_size,
                 )
             elif transform_profile is not None:
                 transform_profile(profile)
-            else:
+            elif isinstance(self._processor, VideoProcessor):
                 # a transform that cannot change profile is replaced, never reused
                 old, self._transform = self._transform, self._new_transform(profile)
                 self._processor.set_transform(self._transform)
-                if old is not None:
+                if old is not None and not isinstance(old, RemoteProcessor):
                     old.close()
             if self._mode != "process":
                 self._mode = "process"
@@ -139,6 +164,11 @@ class Publication:
     def _new_transform(self, profile: Profile) -> FrameTransform:
         return self._transform_factory(profile, self._display_name, self._event_from_worker)
 
+    def _event_from_remote(self, event: Any) -> None:
+        # a worker process's event, already on the loop
+        if self._on_event is not None:
+            self._on_event(self, event)
+
     def _event_from_worker(self, event: Any) -> None:
         if self._on_event is None:
             return
@@ -161,7 +191,7 @@ class Publication:
         assert self._processor is not None
         self._processor.submit(packet, keyframe)
 
-    def _emit_processed(self, packet: av.Packet, keyframe: bool) -> None:
+    def _emit_processed(self, packet: av.Packet, keyframe: bool, epoch: int = 0) -> None:
         # drop what the worker finished after a switch back to forwarding or a hold
         if self._mode == "forward" or self.held:
             return

@@ -9,6 +9,7 @@ from .errors import GrantError, InvalidStateError
 from .grants import Grant
 from .publication import TransformFactory, pass_through_factory
 from .room import Room, RoomPolicy
+from .workers import MediaWorkers
 
 PolicyFor = Callable[[Grant], RoomPolicy | None]
 # attaches the session's rules to a new room; raises SfuError when the room may not open
@@ -26,12 +27,15 @@ class RoomRegistry:
         policy_for: PolicyFor | None = None,
         transform_factory: TransformFactory = pass_through_factory,
         room_setup: RoomSetup | None = None,
+        media_workers: MediaWorkers | None = None,
     ) -> None:
         self.room_setup = room_setup
         self.ice_servers = list(ice_servers)
         self.allow_adhoc = allow_adhoc
         self._policy_for = policy_for
         self.transform_factory = transform_factory
+        # where processed video runs: worker processes, or (None) threads in this process
+        self.media_workers = media_workers
         self.rooms: dict[str, Room] = {}
         # rooms that ended here: nobody may bring one back by joining it again
         self._ended: dict[str, float] = {}
@@ -53,6 +57,7 @@ class RoomRegistry:
             ice_servers=self.ice_servers,
             policy=policy,
             transform_factory=self.transform_factory,
+            media_workers=self.media_workers,
         )
         if self.room_setup is not None:
             await self.room_setup(room, grant)
@@ -100,3 +105,5 @@ class RoomRegistry:
         for room in list(self.rooms.values()):
             await room.aclose()
         self.rooms.clear()
+        if self.media_workers is not None:
+            await self.media_workers.aclose()

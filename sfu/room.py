@@ -28,6 +28,7 @@ from .participant import (
     route_keyframe_requests,
 )
 from .publication import Publication, TransformFactory, pass_through_factory
+from .workers import MediaWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class RoomPolicy:
     max_participants: int = 16
     # process (decode → encode once) even `none` video; for measurements
     always_process: bool = False
-    # encode-once streams share each subscriber's downlink (see sfu/bitrate.py)
+    # encode-once streams: size and rate from the gallery's size (see sfu/bitrate.py)
     bitrate: BitratePolicy = field(default_factory=BitratePolicy)
 
 
@@ -89,6 +90,7 @@ class Room:
         ice_servers: Sequence[dict[str, object]] = (),
         policy: RoomPolicy | None = None,
         transform_factory: TransformFactory = pass_through_factory,
+        media_workers: MediaWorkers | None = None,
     ) -> None:
         self.id = room_id
         self.policy = policy or RoomPolicy()
@@ -98,6 +100,7 @@ class Room:
         self.locked = False
         self.closed = False
         self._transform_factory = transform_factory
+        self._media_workers = media_workers
         self._listeners: list[Listener] = []
         self._departed: dict[str, _Departed] = {}
         self.created_at = time.time()
@@ -343,6 +346,7 @@ class Room:
                 kind="video", owner_id=participant.id, receiver=receiver,
                 profile=participant.profile, transform_factory=self._transform_factory,
                 display_name=participant.display_name, on_event=self._on_privacy_event,
+                media_workers=self._media_workers,
             )
             participant.preview_pub = pub
             self._subscribe(participant, participant, pub, self_view=True)
@@ -454,6 +458,7 @@ class Room:
             always_process=self.policy.always_process,
             display_name=participant.display_name,
             on_event=self._on_privacy_event,
+            media_workers=self._media_workers,
         )
         pub.set_held(participant.held[track.kind] or self.paused)
         participant.publications[track.kind] = pub
@@ -485,11 +490,12 @@ class Room:
             self._rebalance_bitrates()
 
     def _rebalance_bitrates(self) -> None:
-        """Share each subscriber's downlink among the room's encode-once video streams."""
+        """Pick the encode-once streams' layer for the room's gallery (see sfu/bitrate.py)."""
         pubs = [p.publications["video"] for p in self.admitted() if "video" in p.publications]
         bps = self.policy.bitrate.stream_bps(len(pubs))
+        max_size = self.policy.bitrate.max_size(len(pubs))
         for pub in pubs:
-            pub.set_bitrate(bps)
+            pub.set_stream(bps, max_size)
 
     async def _unpublish_all(self, participant: Participant, renegotiate: bool = True) -> None:
         pubs = list(participant.publications.values())

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from sfu.ice import set_loopback_only
 from sfu.registry import RoomRegistry
+from sfu.workers import MediaWorkers
 
 from . import keys
 from .settings import Settings
 from .signaling import websocket_handler
-from .wiring import privacy_transform_factory, room_setup
+from .wiring import PRIVACY_FACTORY, privacy_transform_factory, room_setup
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ def create_app(settings: Settings) -> web.Application:
         allow_adhoc=settings.dev,
         transform_factory=privacy_transform_factory,
         room_setup=room_setup(app),
+        # the same factory, run in worker processes (started on first use)
+        media_workers=None if settings.media_processes == 0
+        else MediaWorkers(settings.media_processes, factory=PRIVACY_FACTORY),
     )
     app[keys.ROOMS] = registry
 

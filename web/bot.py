@@ -57,7 +57,11 @@ def write_stamp(img: np.ndarray, value: int) -> None:
         img[0:STAMP_BLOCK, x : x + STAMP_BLOCK] = 255 if on else 0
 
 
-def read_stamp(img: np.ndarray) -> int:
+def read_stamp(img: np.ndarray) -> int | None:
+    """The value write_stamp drew, or None when the picture is too narrow to hold it (a
+    server's smaller layer for a large room is scaled, so its stamp is gone anyway)."""
+    if img.shape[1] < STAMP_BITS * STAMP_BLOCK or img.shape[0] < STAMP_BLOCK:
+        return None
     value = 0
     for bit in range(STAMP_BITS):
         x = bit * STAMP_BLOCK
@@ -491,9 +495,10 @@ class Bot:
                     color = classify_color(center.reshape(-1, 3).mean(axis=0))
                     peer.colors[color] = peer.colors.get(color, 0) + 1
                     stamp = read_stamp(img)
-                    lat = ((int(time.time() * 1000) & 0xFFFFFFFF) - stamp) & 0xFFFFFFFF
-                    if lat < 10_000:
-                        peer.latencies_ms.append(float(lat))
+                    if stamp is not None:
+                        lat = ((int(time.time() * 1000) & 0xFFFFFFFF) - stamp) & 0xFFFFFFFF
+                        if lat < 10_000:
+                            peer.latencies_ms.append(float(lat))
                     if self.on_video_frame is not None:
                         self.on_video_frame(pid, img)
             elif isinstance(frame, av.AudioFrame):

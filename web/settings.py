@@ -44,6 +44,9 @@ class Settings:
     ice_loopback: bool = True
     max_participants_per_room: int = 16
     public_base_url: str = ""
+    # worker processes for processed video (sfu/workers.py); None: one per core;
+    # 0: threads in the server's own process
+    media_processes: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -80,6 +83,8 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         database_url=env.get("CONFIDE_DATABASE_URL", ""),
         redis_url=env.get("CONFIDE_REDIS_URL", ""),
         public_base_url=env.get("CONFIDE_PUBLIC_URL", ""),
+        media_processes=int(env["CONFIDE_MEDIA_PROCESSES"])
+        if env.get("CONFIDE_MEDIA_PROCESSES", "").strip() else None,
     )
     ice = env.get("CONFIDE_ICE_SERVERS")
     if ice:

@@ -22,6 +22,10 @@ from .session_control import DEV_RULES, SessionController
 logger = logging.getLogger(__name__)
 
 
+# privacy_transform_factory as media worker processes import it (sfu/workers.py)
+PRIVACY_FACTORY = "web.wiring:privacy_transform_factory"
+
+
 def privacy_transform_factory(
     profile: Profile, display_name: str, on_event: Callable[[Any], None]
 ) -> FrameTransform:

@@ -78,5 +78,5 @@ def test_segmentation_is_reused_only_while_the_picture_is_still() -> None:
         moving = calls
     finally:
         transform.close()
-    assert still == 4  # every other frame
+    assert still == 3  # every third frame
     assert moving == 8  # a moving picture is segmented afresh in every frame

@@ -113,17 +113,27 @@ class _RaisingTransform:
         pass
 
 
+def raising_pipeline(profile: object, name: str, on_event: object) -> object:
+    """The server's privacy pipeline around a transform that always raises; imported by the
+    media worker process by name, as the server's own factory is."""
+    from confidentiality.pipeline import PrivacyPipeline
+
+    return PrivacyPipeline(
+        profile=profile, display_name=name, on_event=on_event,  # type: ignore[arg-type]
+        transform_factory=_RaisingTransform,  # type: ignore[arg-type,return-value]
+    )
+
+
 async def test_failing_transform_sends_placeholder_alerts_host_and_records_incident(
     server, clips
 ) -> None:  # type: ignore[no-untyped-def]
-    from confidentiality.pipeline import PrivacyPipeline
+    from sfu.workers import MediaWorkers
     from web import keys
 
     registry = server.app[keys.ROOMS]
-    registry.transform_factory = lambda profile, name, on_event: PrivacyPipeline(
-        profile=profile, display_name=name, on_event=on_event,
-        transform_factory=_RaisingTransform,  # type: ignore[arg-type,return-value]
-    )
+    # the failing transform runs where the server's runs: in a media worker process
+    stock, registry.media_workers = registry.media_workers, MediaWorkers(
+        1, factory=f"{__name__}:raising_pipeline")
     received: list[np.ndarray] = []
     host = Bot(server.link("g3", "Clinician", role="host"), video=ColorTrack("red"),
                audio=ToneTrack(),
@@ -158,3 +168,5 @@ async def test_failing_transform_sends_placeholder_alerts_host_and_records_incid
     finally:
         await host.leave()
         await member.leave()
+        await registry.media_workers.aclose()
+        registry.media_workers = stock

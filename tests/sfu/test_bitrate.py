@@ -1,4 +1,4 @@
-"""The encode-once bitrate policy: a subscriber's downlink shared among the room's streams."""
+"""The encode-once layer policy: each stream's size and rate from the room's gallery."""
 
 from __future__ import annotations
 
@@ -8,24 +8,46 @@ from dataclasses import replace
 import av
 import numpy as np
 
-from sfu.bitrate import BitratePolicy
+from sfu.bitrate import DEFAULT_LAYERS, BitratePolicy, Layer
 from sfu.encoder import Vp8EncodeOnce
+from sfu.processor import _fit_within
 from web import keys
 from web.bot import Bot, ColorTrack, ToneTrack
 
 
-def test_small_rooms_get_the_full_rate_and_large_ones_share_the_budget() -> None:
+def test_small_rooms_get_the_full_picture_and_large_ones_smaller_layers() -> None:
     policy = BitratePolicy()
-    assert [policy.stream_bps(n) for n in (1, 2, 4, 7)] == [600_000] * 4
-    rates = [policy.stream_bps(n) for n in range(7, 20)]
-    assert rates == sorted(rates, reverse=True)  # never more per stream as the room grows
+    assert [policy.max_size(n) for n in (1, 2, 6)] == [(640, 480)] * 3
+    assert [policy.stream_bps(n) for n in (1, 2, 6)] == [600_000] * 3
+    assert policy.max_size(8) == (480, 360)
+    # a full group of twelve: a 4x3 gallery of 320x240 tiles, well within the budget
+    assert policy.max_size(12) == (320, 240)
+    assert policy.stream_bps(12) == 250_000
+    sizes = [policy.max_size(n) for n in range(1, 30)]
+    rates = [policy.stream_bps(n) for n in range(1, 30)]
+    # never a bigger picture or a higher rate per stream as the room grows
+    assert sizes == sorted(sizes, reverse=True)
+    assert rates == sorted(rates, reverse=True)
     for n in range(2, 30):
-        bps = policy.stream_bps(n)
-        assert 300_000 <= bps <= 600_000
-        if bps > policy.min_stream_bps:
+        layer, bps = policy.layer(n), policy.stream_bps(n)
+        assert layer.min_bps <= bps <= layer.max_bps
+        if bps > layer.min_bps:
             # what a subscriber receives stays within the budget
             assert bps * (n - 1) <= policy.downlink_budget_bps
-    assert policy.stream_bps(12) == 4_000_000 // 11
+    assert policy.layer(10**7) is DEFAULT_LAYERS[-1]
+
+
+def test_a_picture_is_fitted_within_the_layer_keeping_its_shape() -> None:
+    frame = av.VideoFrame(1280, 720, "yuv420p")
+    frame.pts = 6000
+    fitted = _fit_within(frame, (320, 240))
+    assert (fitted.width, fitted.height) == (320, 180)
+    assert fitted.pts == 6000
+    odd = _fit_within(av.VideoFrame(641, 481, "yuv420p"), (480, 360))
+    assert (odd.width % 2, odd.height % 2) == (0, 0) and odd.width <= 480 and odd.height <= 360
+    small = av.VideoFrame(320, 240, "yuv420p")
+    assert _fit_within(small, (640, 480)) is small  # never scaled up
+    assert _fit_within(frame, None) is frame
 
 
 def _frame(n: int) -> av.VideoFrame:
@@ -48,8 +70,9 @@ def test_a_new_rate_starts_a_new_stream_at_a_keyframe() -> None:
     assert encoder.bitrate_bps == 350_000
 
 
-async def test_a_room_shares_the_downlink_budget_as_publishers_come_and_go(server) -> None:  # type: ignore[no-untyped-def]
-    # every video is encoded once here (pass-through transform), under a 1 Mbps budget
+async def test_a_room_picks_its_layer_as_publishers_come_and_go(server) -> None:  # type: ignore[no-untyped-def]
+    # every video is encoded once here (pass-through transform), under a 1 Mbps budget, with
+    # two layers: 640x480 for two publishers, 320x240 from three
     registry = server.app[keys.ROOMS]
     earlier_setup = registry.room_setup
 
@@ -57,7 +80,9 @@ async def test_a_room_shares_the_downlink_budget_as_publishers_come_and_go(serve
         if earlier_setup is not None:
             await earlier_setup(room, grant)
         room.policy = replace(room.policy, always_process=True,
-                              bitrate=BitratePolicy(downlink_budget_bps=1_000_000))
+                              bitrate=BitratePolicy(downlink_budget_bps=1_000_000, layers=(
+                                  Layer(2, 640, 480, 600_000, 300_000),
+                                  Layer(99, 320, 240, 450_000, 150_000))))
 
     registry.room_setup = setup
     bots = [Bot(server.link("budget", name), video=ColorTrack(color), audio=ToneTrack())
@@ -69,7 +94,7 @@ async def test_a_room_shares_the_downlink_budget_as_publishers_come_and_go(serve
         for p in room.admitted():
             pub = p.publications.get("video")
             if pub is not None and pub.processor is not None:
-                out[p.display_name] = pub.processor._encoder.bitrate_bps
+                out[p.display_name] = pub.stream[0]
         return out
 
     async def until(cond) -> None:  # type: ignore[no-untyped-def]
@@ -85,16 +110,20 @@ async def test_a_room_shares_the_downlink_budget_as_publishers_come_and_go(serve
         await until(lambda: all(
             (peer := bots[0].peers.get(pid)) is not None and peer.video_frames > 10
             for pid in ids[1:]))
-        # three publishers: each subscriber receives two streams of 1 Mbps / 2
-        await until(lambda: encoders() == {"Robin": 500_000, "Ash": 500_000, "Wren": 500_000})
-        # and the streams still flow at the new rate
+        # three publishers: each subscriber receives two 320x240 streams at 1 Mbps / 2, capped
+        await until(lambda: encoders() == {"Robin": 450_000, "Ash": 450_000, "Wren": 450_000})
+        # and the streams still flow, at the smaller picture
         before = bots[0].peers[ids[1]].video_frames
-        await until(lambda: bots[0].peers[ids[1]].video_frames > before + 10)
+        await until(lambda: bots[0].peers[ids[1]].video_frames > before + 10
+                    and bots[0].peers[ids[1]].width == 320)
+        assert (bots[0].peers[ids[1]].width, bots[0].peers[ids[1]].height) == (320, 240)
         await bots[2].leave()
-        # two publishers left: one stream each way, capped at 600 kbps
+        # two publishers left: one stream each way, the full picture at 600 kbps
         await until(lambda: encoders() == {"Robin": 600_000, "Ash": 600_000})
         before = bots[1].peers[ids[0]].video_frames
-        await until(lambda: bots[1].peers[ids[0]].video_frames > before + 10)
+        await until(lambda: bots[1].peers[ids[0]].video_frames > before + 10
+                    and bots[1].peers[ids[0]].width == 640)
+        assert (bots[1].peers[ids[0]].width, bots[1].peers[ids[0]].height) == (640, 480)
     finally:
         for bot in bots:
             await bot.leave()

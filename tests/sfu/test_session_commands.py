@@ -29,7 +29,8 @@ async def _reply(bot: Bot, msg: dict[str, Any], ref: str) -> dict[str, Any]:
 def _lobby_room(server, room_id: str) -> Room:  # type: ignore[no-untyped-def]
     """A room whose rules hold members in the lobby (as a scheduled session's would)."""
     registry = server.app[keys.ROOMS]
-    room = Room(room_id, transform_factory=registry.transform_factory)
+    room = Room(room_id, transform_factory=registry.transform_factory,
+                media_workers=registry.media_workers)
     rules = GroupRules(lobby_required=True, allowed_profiles=frozenset(Profile),
                        minimum_profile=Profile.NONE, unmute_policy="host_only")
     room.controller = SessionController(room, rules, skip_agreement=True)
