@@ -3,7 +3,8 @@
 Packets arrive on the event loop; a worker thread decodes every packet in order (an
 inter-coded stream cannot skip one), transforms only the newest decoded picture (latest
 frame wins, so a slow transform lowers the frame rate instead of raising latency), encodes
-it once and hands the packets back to the loop for fan-out.
+it once and hands the packets back to the loop for fan-out. In the server this runs inside a
+media worker process (sfu/workers.py), whose own loop carries the packets to and from it.
 """
 
 from __future__ import annotations
