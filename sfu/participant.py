@@ -159,7 +159,8 @@ class Participant:
             for sub in self.subscriptions
             if sub.publication_id is not None and sub.transceiver.mid is not None
         }
-        self.send({"type": "subscribe_offer", "sdp": pc.localDescription.sdp, "tracks": tracks})
+        self.send({"type": "subscribe_offer", "sdp": without_abs_send_time(pc.localDescription.sdp),
+                   "tracks": tracks})
         try:
             sdp = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT_S)
         finally:
@@ -231,3 +232,19 @@ def route_keyframe_requests(sender: RTCRtpSender, track: PacketTrack) -> None:
     sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
 
 
+ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
+def without_abs_send_time(sdp: str) -> str:
+    """The subscriber offer without the abs-send-time header extension.
+
+    It exists for the receiver's bandwidth estimate (REMB). On a subscriber leg nothing uses
+    that estimate: forwarded and encode-once streams are one stream for every subscriber, and
+    their size and rate follow the room (sfu/bitrate.py). Left in, the server would stamp every
+    packet to every subscriber and every subscriber would run the estimator on every packet
+    (a sixth of a test client's CPU in a 12-person room). A client answers only what was
+    offered, so aiortc then sends no such extension on this leg.
+    """
+    lines = sdp.splitlines()
+    kept = [line for line in lines if not (line.startswith("a=extmap:") and ABS_SEND_TIME in line)]
+    return "\r\n".join(kept) + "\r\n"

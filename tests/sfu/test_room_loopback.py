@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sfu.participant import ABS_SEND_TIME
 from web.bot import Bot, ColorTrack, ToneTrack
 
 
@@ -49,6 +50,14 @@ async def test_three_participants_receive_each_others_video_and_audio(server) ->
                 assert (peer.width, peer.height) == (640, 480)
                 assert peer.audio_level_dbfs > -30, peer.audio_level_dbfs
                 assert peer.display_name == other
+            # the subscriber leg carries no abs-send-time: nothing uses its bandwidth
+            # estimate, so neither side pays for it per packet (the publisher leg keeps it)
+            offers = [m["sdp"] for m in bot.messages if m.get("type") == "subscribe_offer"]
+            assert offers and not any(ABS_SEND_TIME in sdp for sdp in offers)
+            assert bot.sub_pc is not None and bot.sub_pc.localDescription is not None
+            assert ABS_SEND_TIME not in bot.sub_pc.localDescription.sdp
+            assert bot.pub_pc is not None and bot.pub_pc.remoteDescription is not None
+            assert ABS_SEND_TIME in bot.pub_pc.remoteDescription.sdp
     finally:
         for bot in bots.values():
             await bot.leave()
