@@ -172,6 +172,8 @@ class RemoteProcessor:
                                        "max_size": list(max_size) if max_size else None}).encode())
 
     def set_profile(self, profile: Profile) -> None:
+        if Profile(profile).value == self.spec.profile:
+            return  # unchanged: the stream goes on
         # a new epoch: whatever the worker encoded before it learns of this is dropped here
         self.spec.profile = Profile(profile).value
         self.spec.epoch += 1
@@ -319,6 +321,7 @@ class _Worker:
             logger.error("media worker %d keeps stopping (exit %s); not restarting it",
                          self.index, code)
             self.given_up = True
+            self._stopping = True  # nothing more is queued for it
             self.pool.retire(self)
             return
         logger.error("media worker %d stopped (exit %s); restarting it", self.index, code)

@@ -151,7 +151,11 @@ async def test_output_made_under_an_older_profile_is_dropped() -> None:
         await _feed_until(proc, _clip(15), lambda: len(out.packets) >= 5)
         # a profile change opens a new epoch: anything still tagged with the old one, such as
         # a frame made under `none` before the worker heard of the change, never goes out
+        epoch = proc.spec.epoch
+        proc.set_profile(Profile.NONE)  # unchanged: same epoch, the stream goes on
+        assert proc.spec.epoch == epoch
         proc.set_profile(Profile.BLUR)
+        assert proc.spec.epoch == epoch + 1
         stale = _packet(out.packets[-1][0], 99)
         got = len(out.packets)
         proc.on_packet(packet_body(proc.spec.epoch - 1, stale, 0, True))
@@ -218,6 +222,10 @@ async def test_a_worker_that_cannot_start_is_given_up_and_the_host_told() -> Non
         assert pool.workers == []  # the next publication gets a fresh worker
         assert out.packets == []  # nothing was ever sent on: no picture at all
         assert [e.kind for e in out.events][:1] == ["fail_closed"]
+        # what the publication still sends is not kept for a worker that will never come
+        await _feed(proc, _clip(3))
+        proc.request_keyframe()
+        assert worker._early_bytes == 0  # noqa: SLF001
         await proc.aclose()
     finally:
         await pool.aclose()
