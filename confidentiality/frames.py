@@ -15,15 +15,21 @@ MIN_SIDE = 16
 PLACEHOLDER_SIZE = (160, 120)
 
 
+def fit_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """width x height scaled down, aspect kept, to fit max_width x max_height (unchanged if it
+    fits already; never scaled up)."""
+    if width <= max_width and height <= max_height:
+        return width, height
+    scale = min(max_width / width, max_height / height)
+    # even sizes after a downscale, so the encoder gets whole chroma blocks
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
 def output_size(width: int, height: int) -> tuple[int, int]:
     """The output size for an input of width x height (see the module constants)."""
     if width < MIN_SIDE or height < MIN_SIDE:
         return PLACEHOLDER_SIZE
-    if width <= MAX_WIDTH and height <= MAX_HEIGHT:
-        return width, height
-    scale = min(MAX_WIDTH / width, MAX_HEIGHT / height)
-    # even sizes after a downscale, so the encoder gets whole chroma blocks
-    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+    return fit_size(width, height, MAX_WIDTH, MAX_HEIGHT)
 
 
 def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:

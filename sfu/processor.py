@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from confidentiality import yuv
+from confidentiality.frames import fit_size
 
 from .encoder import DEFAULT_BITRATE_BPS, Vp8EncodeOnce
 
@@ -72,11 +73,11 @@ def blank_frame(width: int, height: int, pts: int) -> av.VideoFrame:
 def _fit_within(frame: av.VideoFrame, max_size: tuple[int, int] | None) -> av.VideoFrame:
     """The frame scaled down (aspect kept, even sides) to fit `max_size`, before the transform:
     a smaller layer then costs less at every later step, not only at the encoder."""
-    if max_size is None or (frame.width <= max_size[0] and frame.height <= max_size[1]):
+    if max_size is None:
         return frame
-    scale = min(max_size[0] / frame.width, max_size[1] / frame.height)
-    width = max(2, int(frame.width * scale) // 2 * 2)
-    height = max(2, int(frame.height * scale) // 2 * 2)
+    width, height = fit_size(frame.width, frame.height, *max_size)
+    if (width, height) == (frame.width, frame.height):
+        return frame
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         # plane by plane with OpenCV: PyAV's reformat builds a new scaler for every decoded
         # frame, which costs ~1 ms at 640x480; this costs ~0.15 ms (linear: OpenCV's area
