@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from confidentiality.profiles import STRICTNESS, Profile
 
@@ -20,6 +20,7 @@ from .effects import (
     EndSession,
     PauseMedia,
     RecordIncident,
+    ReplaceConnection,
     Role,
     SetHandRaised,
     SetLocked,
@@ -33,7 +34,7 @@ from .effects import (
     SetVideoStopped,
     StoreChecklist,
 )
-from .errors import ChecklistError, InvalidCommand
+from .errors import ChecklistError
 from .lobby import Action, LobbyState
 from .session import Participant, SessionState, default_profile
 
@@ -70,6 +71,10 @@ CommandName = Literal[
 MediaKind = Literal["audio", "video"]
 
 COMMAND_NAMES: frozenset[str] = frozenset(get_args(CommandName))
+# asked by the wiring, never sent by a participant: "publish_media" when an offer arrives,
+# "leave" when their leave message (the one path out, which also closes the socket) does
+INTERNAL_COMMANDS: frozenset[CommandName] = frozenset({"publish_media", "leave"})
+WIRE_COMMAND_NAMES: frozenset[str] = COMMAND_NAMES - INTERNAL_COMMANDS
 HOST_ONLY: frozenset[CommandName] = frozenset({
     "admit", "admit_all", "decline", "send_to_lobby", "remove", "readmit", "mute_all",
     "allow_unmute", "allow_video", "enforce_profile", "lock", "unlock", "pause", "resume",
@@ -89,7 +94,7 @@ _PRESENT = frozenset({_S.PREJOIN, _S.WAITING, _S.ADMITTED})
 
 @dataclass(frozen=True)
 class Command:
-    """A command as sent by one participant; `from_wire` builds it from JSON."""
+    """A command from one participant (the wire layer builds it from a typed message)."""
 
     name: CommandName
     target: str | None = None
@@ -100,44 +105,6 @@ class Command:
     media: MediaKind | None = None
     enabled: bool = True
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Command:
-        """Parse a command message; anything unknown or mistyped raises `InvalidCommand`."""
-        if not isinstance(data, Mapping):
-            raise InvalidCommand("a command must be a JSON object")
-        unknown = sorted(set(data) - _WIRE_KEYS)
-        if unknown:
-            raise InvalidCommand(f'unknown command field "{unknown[0]}"')
-        name = data.get("name")
-        if not isinstance(name, str) or name not in COMMAND_NAMES:
-            raise InvalidCommand("unknown command")
-        target = data.get("target")
-        if target is not None and not isinstance(target, str):
-            raise InvalidCommand("target must be a participant id")
-        profile = data.get("profile")
-        if profile is not None:
-            if not isinstance(profile, str) or profile not in {p.value for p in Profile}:
-                raise InvalidCommand("unknown profile")
-            profile = Profile(profile)
-        to = data.get("to", "all")
-        if to not in get_args(ChatTo):
-            raise InvalidCommand('chat "to" must be "all" or "host"')
-        text = data.get("text", "")
-        if not isinstance(text, str):
-            raise InvalidCommand("text must be a string")
-        raw_answers = data.get("answers", [])
-        if not isinstance(raw_answers, list) or not all(isinstance(a, str) for a in raw_answers):
-            raise InvalidCommand("answers must be a list of checklist item ids")
-        media = data.get("media")
-        if media is not None and media not in get_args(MediaKind):
-            raise InvalidCommand('media must be "audio" or "video"')
-        enabled = data.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise InvalidCommand("enabled must be true or false")
-        return cls(name, target, profile, to, text, frozenset(raw_answers), media, enabled)  # type: ignore[arg-type]
-
-
-_WIRE_KEYS = frozenset({"name", "target", "profile", "to", "text", "answers", "media", "enabled"})
 
 
 @dataclass(frozen=True)
@@ -171,9 +138,11 @@ def decide_arrival(state: SessionState, pid: str, *, role: Role, now: float) -> 
     if state.ended:
         return deny("session_ended", "the session has ended")
     known = state.participants.get(pid)
+    if known is not None and known.role != role:
+        return deny("role_mismatch", "this invite was issued for a different role")
+    if role == "host":
+        return _host_arrival(state, pid, known)
     if known is not None:
-        if known.role != role:
-            return deny("role_mismatch", "this invite was issued for a different role")
         st = known.state
         if st is _S.REMOVED:
             return deny(
@@ -181,25 +150,56 @@ def decide_arrival(state: SessionState, pid: str, *, role: Role, now: float) -> 
             )
         if st is _S.DECLINED:
             return deny("declined", "the host did not admit you to this session")
-        if st is _S.DISCONNECTED:
-            target = _reconnect_target(known, now)
-            return allow([SetState(pid, target, "reconnect")], f'back to "{target.value}"')
         if st in _PRESENT:
             # a second live connection on one invite may be a forwarded link: never two
             return deny("already_connected", "this invite is already connected")
+        full = _connections_full(state)
+        if full is not None:
+            return full
+        if st is _S.DISCONNECTED:
+            target = _reconnect_target(known, now)
+            return allow([SetState(pid, target, "reconnect")], f'back to "{target.value}"')
         timing = _member_entry_check(state, role, now)
         if timing is not None:
             return timing
         return allow([SetState(pid, _S.PREJOIN, "return_after_leaving")])
-    if role == "host":
+    timing = _member_entry_check(state, role, now)
+    if timing is not None:
+        return timing
+    full = _connections_full(state)
+    if full is not None:
+        return full
+    return allow([AddParticipant(pid, "member", default_profile(state.rules))])
+
+
+def _host_arrival(state: SessionState, pid: str, known: Participant | None) -> Decision:
+    # a valid host grant always returns its holder to control: nobody could admit a host
+    # from the lobby, and a room without its clinician is unsupervised
+    if known is None:
         return allow([
             AddParticipant(pid, "host", default_profile(state.rules)),
             SetState(pid, _S.ADMITTED, "enter_as_host"),
         ])
-    timing = _member_entry_check(state, role, now)
-    if timing is not None:
-        return timing
-    return allow([AddParticipant(pid, "member", default_profile(state.rules))])
+    if known.state is _S.ADMITTED:
+        # their earlier connection has not been noticed gone yet (or is another window)
+        return allow([ReplaceConnection(pid)], "replaces the earlier connection")
+    return allow([SetState(pid, _S.ADMITTED, "return_as_host"), SetHandRaised(pid, False)],
+                 "back in the room")
+
+
+def _connections_full(state: SessionState) -> Decision | None:
+    # decided here, before anything changes, so the room never has to refuse a member the
+    # rules already let in
+    if state.members_connected() >= state.rules.max_connected:
+        return _room_full(state)
+    return None
+
+
+def decide_session_ended(state: SessionState) -> Decision:
+    """The session was ended outside the room (the clinician's API call, or the store)."""
+    if state.ended:
+        return deny("session_ended", "the session has ended")
+    return allow([EndSession()])
 
 
 def decide_disconnect(state: SessionState, pid: str, *, now: float) -> Decision:

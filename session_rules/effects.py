@@ -130,6 +130,15 @@ class DisconnectParticipant:
 
 
 @dataclass(frozen=True)
+class ReplaceConnection:
+    """A host's new connection takes over from their earlier one, which is closed; their
+    place in the room stays as it is."""
+
+    pid: str
+    kind: Literal["replace_connection"] = "replace_connection"
+
+
+@dataclass(frozen=True)
 class AlertHost:
     """A private alert to the hosts named in `recipients`."""
 
@@ -171,6 +180,6 @@ class RecordIncident:
 Effect = (
     AddParticipant | SetState | SetMuted | SetUnmuteAllowed | SetHandRaised | SetVideoStopped
     | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | PauseMedia
-    | EndSession | DisconnectParticipant | AlertHost | DeliverChat | StoreChecklist
+    | EndSession | DisconnectParticipant | ReplaceConnection | AlertHost | DeliverChat | StoreChecklist
     | RecordIncident
 )

@@ -36,6 +36,7 @@ Action = Literal[
     "disconnect",
     "reconnect",
     "return_after_leaving",
+    "return_as_host",
 ]
 
 _S = LobbyState
@@ -54,6 +55,8 @@ _FROM: dict[Action, frozenset[LobbyState]] = {
     "reconnect": frozenset({_S.DISCONNECTED}),
     # leaving is not a ban, but the group agreement is confirmed again
     "return_after_leaving": frozenset({_S.LEFT}),
+    # a valid host grant always returns its holder to control, however long they were away
+    "return_as_host": frozenset({_S.PREJOIN, _S.WAITING, _S.DISCONNECTED, _S.LEFT}),
 }
 
 
@@ -138,6 +141,13 @@ class LobbyEntry:
         self.disconnected_at = None
         self.state_before_disconnect = None
         return self._go(target, now)
+
+    def return_as_host(self, now: float) -> LobbyState:
+        """A host comes back: straight into the room, never the lobby (nobody could admit them)."""
+        self._check("return_as_host")
+        self.disconnected_at = None
+        self.state_before_disconnect = None
+        return self._go(LobbyState.ADMITTED, now)
 
     def holds_a_place(self, now: float) -> bool:
         """True when this participant counts towards the room's size."""

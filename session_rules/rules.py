@@ -18,6 +18,8 @@ HARD_CAP_PARTICIPANTS = 16
 DEFAULT_MAX_PARTICIPANTS = 12
 MAX_LOBBY_OPENS_BEFORE_MIN = 120
 MAX_LATE_JOIN_CUTOFF_MIN = 240
+# members who may be connected beyond a full room: those waiting in the lobby or pre-join
+EXTRA_CONNECTED = 4
 
 _DEFAULT_PROFILES = frozenset(
     {Profile.BLUR, Profile.FACE_MASK, Profile.AVATAR, Profile.CAMERA_OFF}
@@ -74,6 +76,11 @@ class GroupRules:
                     MAX_LOBBY_OPENS_BEFORE_MIN)
         _expect_int("late_join_cutoff_min", self.late_join_cutoff_min, 0,
                     MAX_LATE_JOIN_CUTOFF_MIN)
+
+    @property
+    def max_connected(self) -> int:
+        """How many members may be connected at once (in the room, the lobby or pre-join)."""
+        return self.max_participants + EXTRA_CONNECTED
 
     def permits_profile(self, profile: Profile) -> bool:
         """True when the group allows `profile` and it is at least the minimum."""

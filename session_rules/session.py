@@ -86,6 +86,14 @@ class SessionState:
         """Admitted participants plus those within their reconnect grace window."""
         return sum(1 for p in self.participants.values() if p.lobby.holds_a_place(now))
 
+    def members_connected(self) -> int:
+        """Members with a live connection: in the room, the lobby or pre-join (hosts aside)."""
+        return sum(
+            1 for p in self.participants.values()
+            if not p.is_host and p.state in (LobbyState.PREJOIN, LobbyState.WAITING,
+                                             LobbyState.ADMITTED)
+        )
+
     def waiting(self) -> list[Participant]:
         """Participants in the lobby, longest waiting first."""
         found = [p for p in self.participants.values() if p.state is LobbyState.WAITING]

@@ -28,8 +28,11 @@ class RoomRegistry:
         transform_factory: TransformFactory = pass_through_factory,
         room_setup: RoomSetup | None = None,
         media_workers: MediaWorkers | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.room_setup = room_setup
+        # what new rooms measure their reconnect grace with
+        self.clock = clock
         self.ice_servers = list(ice_servers)
         self.allow_adhoc = allow_adhoc
         self._policy_for = policy_for
@@ -58,6 +61,7 @@ class RoomRegistry:
             policy=policy,
             transform_factory=self.transform_factory,
             media_workers=self.media_workers,
+            clock=self.clock,
         )
         if self.room_setup is not None:
             await self.room_setup(room, grant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import time
@@ -91,8 +92,11 @@ class Room:
         policy: RoomPolicy | None = None,
         transform_factory: TransformFactory = pass_through_factory,
         media_workers: MediaWorkers | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = room_id
+        # the reconnect grace runs on this clock (tests move it instead of waiting)
+        self.clock = clock
         self.policy = policy or RoomPolicy()
         self.ice_servers = list(ice_servers)
         self.participants: dict[str, Participant] = {}
@@ -103,7 +107,7 @@ class Room:
         self._media_workers = media_workers
         self._listeners: list[Listener] = []
         self._departed: dict[str, _Departed] = {}
-        self.created_at = time.time()
+        self.created_at = clock()
         # the session's rules, when the wiring attaches them (see web.session_control)
         self.controller: Any = None
 
@@ -140,7 +144,7 @@ class Room:
         return [p.describe() for p in people if p is not viewer]
 
     def _recent(self, participant_id: str) -> _Departed | None:
-        now = time.time()
+        now = self.clock()
         for pid, rec in list(self._departed.items()):
             if now - rec.left_at > RECONNECT_GRACE_S:
                 del self._departed[pid]
@@ -204,8 +208,18 @@ class Room:
         return participant
 
     def resume_token_valid(self, participant_id: str, token: object) -> bool:
+        """True when `token` is the one this participant was given, for a connection that
+        dropped within the grace period or one still open here (the rules then decide
+        whether a second connection may take over)."""
+        if not isinstance(token, str):
+            return False
         rec = self._recent(participant_id)
-        return rec is not None and isinstance(token, str) and token == rec.resume_token
+        current = self.participants.get(participant_id)
+        known = rec.resume_token if rec is not None else (
+            current.resume_token if current is not None else None
+        )
+        # constant time: the comparison must not tell a guesser how much of it was right
+        return known is not None and hmac.compare_digest(token.encode(), known.encode())
 
     def _on_admitted(self, participant: Participant) -> None:
         self.broadcast(
@@ -262,7 +276,7 @@ class Room:
         await self._close_preview(participant)
         if reason in ("disconnected", "connection_failed") and was is not ParticipantState.LEFT:
             self._departed[participant.id] = _Departed(
-                state=was, left_at=time.time(), resume_token=participant.resume_token,
+                state=was, left_at=self.clock(), resume_token=participant.resume_token,
                 held=dict(participant.held), profile=participant.profile,
             )
         await self._unpublish_all(participant, renegotiate=True)

@@ -42,7 +42,8 @@ class RunningServer:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     port = free_port()
-    return load_settings(tmp_path / "var", host="127.0.0.1", port=port, dev=True, ice_loopback=True)
+    return load_settings(tmp_path / "var", host="127.0.0.1", port=port, dev=True, ice_loopback=True,
+                         strict_wire=True)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sfu.workers import MediaWorkers
 from . import keys
 from .settings import Settings
 from .signaling import websocket_handler
-from .wiring import PRIVACY_FACTORY, privacy_transform_factory, room_setup
+from .wiring import PRIVACY_FACTORY, end_live_room, privacy_transform_factory, room_setup
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rooms_ctx)
     app.router.add_get(
         "/rtc",
-        websocket_handler(keys.ROOMS, lambda a: a[keys.SETTINGS].grant_secret),
+        websocket_handler(keys.ROOMS, lambda a: a[keys.SETTINGS].grant_secret,
+                          strict=settings.strict_wire),
     )
     app.router.add_get("/healthz", _health)
     app.router.add_get("/room", _page)
@@ -109,3 +110,10 @@ def _setup_control_plane(app: web.Application, settings: Settings) -> None:
     setup = getattr(control, "setup_control_plane", None)
     if setup is not None:
         setup(app, settings)
+        from web.control import keys as control_keys
+
+        # a session the clinician ends through the API ends its live room at once
+        async def end_room(session_id: str) -> None:
+            await end_live_room(app, session_id)
+
+        app[control_keys.SESSION_END_LISTENERS].append(end_room)

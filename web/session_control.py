@@ -1,24 +1,35 @@
-"""Session rules applied to a live room: events in, decisions out, effects applied here.
+"""Session rules applied to a live room: events in, decisions out, the room lined up after.
 
 `session_rules` decides; this module feeds it the room's events (arrivals, drops,
-commands) and carries each allowed decision's effects out on the room and to the store.
+commands), applies each allowed decision to the rules' state, sends what the decision says
+to send, and then *reconciles*: the room is made to match the rules' state (who is present,
+who is in the room or the lobby, holds, profiles, pause, lock, end). The room is never
+changed any other way, so the two cannot disagree for longer than one step;
+`disagreements()` says where they do (tests check it after every step).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from confidentiality.profiles import STRICTNESS, Profile
 from session_rules import effects as fx
 from session_rules.checklists import GROUP_AGREEMENT
-from session_rules.commands import Command, Decision, decide, decide_arrival, decide_disconnect
-from session_rules.errors import InvalidCommand
+from session_rules.commands import (
+    Command,
+    Decision,
+    decide,
+    decide_arrival,
+    decide_disconnect,
+    decide_session_ended,
+)
 from session_rules.lobby import LobbyState
 from session_rules.rules import GroupRules
+from session_rules.session import Participant as Policy
 from session_rules.session import SessionState, apply_effects
 from sfu.errors import PermissionDenied, SfuError
 from sfu.grants import Grant
@@ -66,6 +77,10 @@ class Recorder(Protocol):
 
     async def session_ended(self, actor: str) -> None: ...
 
+    async def session_status(self) -> str | None:
+        """The session's status in the store ("ended", …), or None when it cannot be read."""
+        ...
+
 
 class NullRecorder:
     async def joined(self, participant_id: str) -> None:
@@ -86,9 +101,24 @@ class NullRecorder:
     async def session_ended(self, actor: str) -> None:
         pass
 
+    async def session_status(self) -> str | None:
+        return None
+
+
+# a host grant may be used by at most this many connections beyond the members' limit
+MAX_HOSTS = 4
+_PRESENT = frozenset({LobbyState.PREJOIN, LobbyState.WAITING, LobbyState.ADMITTED})
+# why the room lets someone go, by the state the rules moved them to
+_GONE_REASON: dict[LobbyState, str] = {
+    LobbyState.DISCONNECTED: "disconnected",
+    LobbyState.LEFT: "left",
+    LobbyState.REMOVED: "removed",
+    LobbyState.DECLINED: "declined",
+}
+
 
 class SessionController:
-    """One room's rules: the only path by which participants' commands change the room."""
+    """One room's rules: the only path by which anything changes who is in the room."""
 
     def __init__(
         self,
@@ -98,16 +128,23 @@ class SessionController:
         starts_at: float | None = None,
         recorder: Recorder | None = None,
         skip_agreement: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.room = room
-        self.clock = clock
-        self.state = SessionState(rules, starts_at=clock() if starts_at is None else starts_at)
+        # one clock for the rules and the room's reconnect grace
+        self.clock = clock or room.clock
+        self.state = SessionState(rules, starts_at=self.clock() if starts_at is None
+                                  else starts_at)
         self.recorder: Recorder = recorder or NullRecorder()
+        self.session_id = session_id
         # development rooms have no invite page; their members are taken as having agreed
         self.skip_agreement = skip_agreement
-        room.policy.max_participants = max(rules.max_participants, 1) + 4  # hosts and lobby
+        # the room's own cap only backs up the rules' (members) and lets hosts in beyond it
+        room.policy.max_participants = rules.max_connected + MAX_HOSTS
         self._pending: set[asyncio.Task[None]] = set()
+        # set while ending a session the store already has as ended (nothing to write back)
+        self._ended_in_store = False
         room.on(self._on_room_event)
 
     def _on_room_event(self, event: str, data: dict[str, Any]) -> None:
@@ -125,13 +162,27 @@ class SessionController:
 
     # --- arrivals and departures
     async def arrive(self, grant: Grant, send: Send, *, resumed: bool) -> Participant:
+        if not self.state.ended and await self.recorder.session_status() == "ended":
+            # ended elsewhere (the clinician's API call, another node): end here too
+            await self.end_elsewhere()
         now = self.clock()
+        pid = grant.participant_id
         role: Literal["host", "member"] = "host" if grant.is_host else "member"
-        decision = decide_arrival(self.state, grant.participant_id, role=role, now=now)
+        decision = decide_arrival(self.state, pid, role=role, now=now)
         if not decision.allowed:
             raise PermissionDenied(decision.reason, code=decision.reason_code)
+        if any(isinstance(e, fx.ReplaceConnection) for e in decision.effects):
+            await self._replace_connection(pid)
+            # the old connection's going may have changed things: decide on what is now
+            now = self.clock()
+            decision = decide_arrival(self.state, pid, role=role, now=now)
+            if not decision.allowed or self.room.participants.get(pid) is not None:
+                raise PermissionDenied(decision.reason, code=decision.reason_code
+                                       if not decision.allowed else "already_connected")
+        # from here to the room's join nothing awaits: the rules and the room move together
+        before = copy.deepcopy(self.state.participants.get(pid))
         apply_effects(self.state, decision.effects, now=now)
-        policy = self.state.participants[grant.participant_id]
+        policy = self.state.participants[pid]
         decisions = [decision]
         if policy.state is LobbyState.PREJOIN and self.skip_agreement:
             agreed = decide(self.state, policy.pid, Command(
@@ -151,18 +202,39 @@ class SessionController:
             if policy.state is LobbyState.ADMITTED
             else ParticipantState.LOBBY
         )
-        participant = await self.room.join(grant, send, resumed=resumed, state=state,
-                                           profile=profile)
+        try:
+            participant = await self.room.join(grant, send, resumed=resumed, state=state,
+                                               profile=profile)
+        except SfuError:
+            # the room refused after all (ended, full of hosts): the rules forget this
+            # arrival, so that both still agree and a retry is decided afresh
+            self._restore(pid, before)
+            raise
         for made in decisions:
             await self._carry_out(made, actor=participant.id)
-        self._sync_participant(participant.id)
+        await self._reconcile_participant(pid)
+        self._sync_participant(pid)
         if participant.state is ParticipantState.ADMITTED:
-            await self.recorder.joined(participant.id)
-        else:
-            self._send_self_state(participant.id)
+            await self.recorder.joined(pid)
         return participant
 
+    def _restore(self, pid: str, before: Policy | None) -> None:
+        if before is None:
+            self.state.participants.pop(pid, None)
+        else:
+            self.state.participants[pid] = before
+
+    async def _replace_connection(self, pid: str) -> None:
+        old = self.room.participants.get(pid)
+        if old is None:
+            return
+        old.send({"type": "replaced",
+                  "message": "This session was opened again in another window."})
+        await self.room.leave(pid, reason="replaced")
+        old.disconnect()
+
     async def depart(self, participant_id: str, reason: str) -> None:
+        """The participant's connection went: they left, or it dropped (`reason`)."""
         now = self.clock()
         if participant_id in self.state.participants:
             if reason == "left":
@@ -171,17 +243,26 @@ class SessionController:
                 decision = decide_disconnect(self.state, participant_id, now=now)
             if decision.allowed:
                 apply_effects(self.state, decision.effects, now=now)
-                await self._carry_out(decision, actor=participant_id)
-        await self.room.leave(participant_id, reason=reason)
-        await self.recorder.left(participant_id)
+                await self._carry_out(decision, actor=participant_id, reason=reason)
+        # whatever the rules said (e.g. already gone), the connection is over
+        await self._drop(participant_id, reason)
+
+    # --- the session ended outside the room
+    async def end_elsewhere(self) -> bool:
+        """End the room because the store says the session ended; False if it already had."""
+        decision = decide_session_ended(self.state)
+        if not decision.allowed:
+            return False
+        apply_effects(self.state, decision.effects, now=self.clock())
+        self._ended_in_store = True
+        await self._carry_out(decision, actor="control_plane")
+        return True
 
     # --- commands
-    async def command(self, participant: Participant, msg: dict[str, Any]) -> dict[str, Any]:
-        wire = {k: v for k, v in msg.items() if k not in ("type", "id", "v")}
-        try:
-            command = Command.from_wire(wire)
-        except InvalidCommand as exc:
-            return _error(exc.code, exc.message, msg.get("id"))
+    async def command(
+        self, participant: Participant, command: Command, *, ref: str | int | None = None
+    ) -> dict[str, Any]:
+        """Decide and carry out one command from `participant`; the reply for them."""
         now = self.clock()
         decision = decide(self.state, participant.id, command, now=now)
         target = command.target
@@ -190,11 +271,13 @@ class SessionController:
         if not decision.allowed:
             logger.info("room %s: %s denied for %s: %s", self.room.id, command.name,
                         participant.id, decision.reason_code)
-            return _error(decision.reason_code, decision.reason, msg.get("id"))
-        apply_effects(self.state, decision.effects, now=now)
+            return _error(decision.reason_code, decision.reason, ref)
+        apply_effects(self.state, decision.effects, now=self.clock())
         await self._carry_out(decision, actor=participant.id)
-        return {"type": "ok", "command": command.name, "ref": msg.get("id"),
-                "message": decision.reason}
+        out: dict[str, Any] = {"type": "ok", "command": command.name, "message": decision.reason}
+        if ref is not None:
+            out["ref"] = ref
+        return out
 
     def check_publish(self, participant: Participant, kind: str) -> None:
         decision = decide(self.state, participant.id, Command("publish_media", media=kind),  # type: ignore[arg-type]
@@ -202,74 +285,42 @@ class SessionController:
         if not decision.allowed:
             raise PermissionDenied(decision.reason, code=decision.reason_code)
 
-    # --- effects
-    async def _carry_out(self, decision: Decision, *, actor: str) -> None:
+    # --- effects: first what is said, then the room is lined up with the rules
+    async def _carry_out(self, decision: Decision, *, actor: str, reason: str | None = None) -> None:
         touched: set[str] = set()
         for effect in decision.effects:
             try:
-                await self._apply(effect, touched, actor)
+                await self._say(effect, touched, actor)
             except SfuError as exc:
                 # the room moved on (someone left meanwhile): the rest still applies
                 logger.info("room %s: effect %s not applied: %s", self.room.id, effect.kind,
                             exc.code)
+        await self._reconcile_room()
         for pid in touched:
+            await self._reconcile_participant(pid, reason=reason)
             self._sync_participant(pid)
 
-    async def _apply(self, effect: fx.Effect, touched: set[str], actor: str) -> None:
+    async def _say(self, effect: fx.Effect, touched: set[str], actor: str) -> None:
         room = self.room
-        if isinstance(effect, fx.SetState):
-            touched.add(effect.pid)
-            member = room.participants.get(effect.pid)
-            if member is None:
-                return
-            if effect.state is LobbyState.ADMITTED and member.state is ParticipantState.LOBBY:
-                await room.admit(effect.pid)
-                await self.recorder.joined(effect.pid)
-            elif effect.state is LobbyState.WAITING and member.state is ParticipantState.ADMITTED:
-                await room.send_to_lobby(effect.pid)
-            elif effect.state is LobbyState.WAITING:
-                room.notify_lobby()
-        elif isinstance(effect, fx.SetMuted):
-            touched.add(effect.pid)
-            if effect.pid in room.participants:
-                room.set_held(effect.pid, "audio", effect.muted)
-        elif isinstance(effect, (fx.SetVideoStopped, fx.SetVideoHold)):
-            touched.add(effect.pid)
-            policy = self.state.participants[effect.pid]
-            if effect.pid in room.participants:
-                room.set_held(effect.pid, "video",
-                              policy.video_stopped or policy.video_held_by_host)
-        elif isinstance(effect, fx.SetProfile):
-            touched.add(effect.pid)
-            if effect.pid in room.participants:
-                room.set_profile(effect.pid, effect.profile)
-        elif isinstance(effect, (fx.SetHandRaised, fx.SetUnmuteAllowed, fx.SetTextOnly,
-                                 fx.SetProfileFloor)):
-            touched.add(effect.pid)
-        elif isinstance(effect, fx.PauseMedia):
-            room.set_paused(effect.paused)
-        elif isinstance(effect, fx.SetLocked):
-            room.set_locked(effect.locked)
-            room.broadcast({"type": "room_locked", "locked": effect.locked})
-        elif isinstance(effect, fx.EndSession):
-            await self.recorder.session_ended(actor)
-            room.broadcast({"type": "ended", "message": "The clinician has ended the session."},
-                           everyone=True)
-            await room.aclose()
+        pid = getattr(effect, "pid", None)
+        if isinstance(pid, str):
+            touched.add(pid)
+        if isinstance(effect, fx.EndSession):
+            if not self._ended_in_store:
+                await self.recorder.session_ended(actor)
         elif isinstance(effect, fx.DisconnectParticipant):
-            if effect.pid in room.participants:
+            member = room.participants.get(effect.pid)
+            if member is not None:
                 message = ("The clinician has not admitted you to this session."
                            if effect.reason_code == "declined"
                            else "The clinician has ended your place in this session.")
-                room.get(effect.pid).send({"type": effect.reason_code, "message": message})
-                await room.remove(effect.pid, reason=effect.reason_code)
-                await self.recorder.left(effect.pid)
+                member.send({"type": effect.reason_code, "message": message})
         elif isinstance(effect, fx.AlertHost):
             about = room.participants.get(effect.about_pid) if effect.about_pid else None
             name = about.display_name if about else "A participant"
             text = f"{name} {ALERT_TEXT.get(effect.alert, effect.alert.replace('_', ' '))}."
-            for pid in effect.recipients:
-                host = room.participants.get(pid)
+            for host_id in effect.recipients:
+                host = room.participants.get(host_id)
                 if host is not None:
                     host.send({"type": "alert", "kind": effect.alert,
                                "participant_id": effect.about_pid, "message": text})
@@ -280,14 +331,112 @@ class SessionController:
                 "display_name": sender.display_name if sender else "",
                 "to": effect.to, "text": effect.text, "ts_ms": int(self.clock() * 1000),
             }
-            for pid in (*effect.recipients, effect.sender):
-                member = room.participants.get(pid)
+            for to in (*effect.recipients, effect.sender):
+                member = room.participants.get(to)
                 if member is not None:
                     member.send(dict(chat))
         elif isinstance(effect, fx.StoreChecklist):
             await self.recorder.checklist(effect.pid, effect.result.to_dict())
         elif isinstance(effect, fx.RecordIncident):
             await self.recorder.incident(effect.incident, effect.about_pid, effect.incident)
+
+    async def _reconcile_room(self) -> None:
+        room, state = self.room, self.state
+        if room.closed:
+            return
+        if room.paused != state.paused:
+            room.set_paused(state.paused)
+        if room.locked != state.locked:
+            room.set_locked(state.locked)
+            room.broadcast({"type": "room_locked", "locked": state.locked})
+        if state.ended:
+            room.broadcast({"type": "ended", "message": "The clinician has ended the session."},
+                           everyone=True)
+            members = list(room.participants.values())
+            await room.aclose()
+            for member in members:
+                await self.recorder.left(member.id)
+                member.disconnect()
+
+    async def _reconcile_participant(self, pid: str, *, reason: str | None = None) -> None:
+        """Make the room's view of `pid` match the rules' (safe to run any number of times)."""
+        member = self.room.participants.get(pid)
+        policy = self.state.participants.get(pid)
+        if member is None:
+            return  # nothing live; an arrival joins them in the state the rules give
+        if policy is None or policy.state not in _PRESENT:
+            gone = _GONE_REASON.get(policy.state, "left") if policy else "left"
+            await self._drop(pid, reason if reason and gone == "disconnected" else gone)
+            return
+        # holds and profile first: whoever enters the room enters with them in force
+        want_audio = policy.audio_muted
+        want_video = policy.video_stopped or policy.video_held_by_host
+        if member.held["audio"] != want_audio:
+            self.room.set_held(pid, "audio", want_audio)
+        if member.held["video"] != want_video:
+            self.room.set_held(pid, "video", want_video)
+        if member.profile is not policy.profile:
+            self.room.set_profile(pid, policy.profile)
+        if policy.state is LobbyState.ADMITTED and member.state is ParticipantState.LOBBY:
+            await self.room.admit(pid)
+            await self.recorder.joined(pid)
+        elif policy.state is not LobbyState.ADMITTED and member.state is ParticipantState.ADMITTED:
+            await self.room.send_to_lobby(pid)
+        elif policy.state is LobbyState.WAITING:
+            self.room.notify_lobby()
+
+    async def _drop(self, pid: str, reason: str) -> None:
+        """Take `pid`'s connection out of the room and close it (once, whoever asks)."""
+        member = self.room.participants.get(pid)
+        if member is None:
+            return
+        if reason in ("removed", "declined"):
+            await self.room.remove(pid, reason=reason)
+        else:
+            await self.room.leave(pid, reason=reason)
+            # a connection the rules no longer count must not linger (nor carry media)
+            member.disconnect()
+        await self.recorder.left(pid)
+
+    def disagreements(self) -> list[str]:
+        """Where the room differs from the rules' state (empty when they agree)."""
+        out: list[str] = []
+        room, state = self.room, self.state
+        if room.closed != state.ended:
+            out.append(f"ended: rules {state.ended}, room closed {room.closed}")
+        if room.closed:
+            if room.participants:
+                out.append(f"ended room still has {sorted(room.participants)}")
+            return out
+        if room.paused != state.paused:
+            out.append(f"paused: rules {state.paused}, room {room.paused}")
+        if room.locked != state.locked:
+            out.append(f"locked: rules {state.locked}, room {room.locked}")
+        for pid in room.participants:
+            if pid not in state.participants:
+                out.append(f"{pid}: in the room, unknown to the rules")
+        for pid, policy in state.participants.items():
+            member = room.participants.get(pid)
+            if (policy.state in _PRESENT) != (member is not None):
+                where = "connected" if member is not None else "not connected"
+                out.append(f"{pid}: rules {policy.state.value}, room {where}")
+                continue
+            if member is None:
+                continue
+            want = (ParticipantState.ADMITTED if policy.state is LobbyState.ADMITTED
+                    else ParticipantState.LOBBY)
+            if member.state is not want:
+                out.append(f"{pid}: rules {policy.state.value}, room {member.state.value}")
+            if member.held["audio"] != policy.audio_muted:
+                out.append(f"{pid}: audio held {member.held['audio']}, rules muted "
+                           f"{policy.audio_muted}")
+            video = policy.video_stopped or policy.video_held_by_host
+            if member.held["video"] != video:
+                out.append(f"{pid}: video held {member.held['video']}, rules {video}")
+            if member.profile is not policy.profile:
+                out.append(f"{pid}: profile {member.profile.value}, rules "
+                           f"{policy.profile.value}")
+        return out
 
     # --- what each participant is told of their own state
     def _sync_participant(self, pid: str) -> None:
@@ -333,9 +482,9 @@ class SessionController:
         })
 
 
-def _error(code: str, message: str, ref: object) -> dict[str, Any]:
+def _error(code: str, message: str, ref: str | int | None) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if isinstance(ref, (str, int)) and not isinstance(ref, bool):
+    if ref is not None:
         out["ref"] = ref
     return out
 

@@ -47,6 +47,9 @@ class Settings:
     # worker processes for processed video (sfu/workers.py); None: one per core;
     # 0: threads in the server's own process
     media_processes: int | None = None
+    # hold every outgoing signaling message to the protocol's models and fail loudly when
+    # one drifts (tests); in service a drift is logged and the message still goes out
+    strict_wire: bool = False
 
     @property
     def base_url(self) -> str:

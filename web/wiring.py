@@ -50,11 +50,13 @@ def room_setup(app: web.Application) -> Callable[[Room, Grant], Awaitable[None]]
                 rules = GroupRules.from_dict(await hooks.session_rules(app, grant.session_id))
             except Exception as exc:  # unknown session, bad stored rules: refuse, say why
                 raise InvalidStateError("this session is not open", code="room_not_open") from exc
+            if info.status == "ended":
+                raise InvalidStateError("this session has ended", code="session_ended")
             if info.status not in ("open", "live"):
                 raise InvalidStateError("this session is not open", code="room_not_open")
             room.controller = SessionController(
                 room, rules, starts_at=info.starts_at.timestamp(),
-                recorder=StoreRecorder(app, grant.session_id),
+                recorder=StoreRecorder(app, grant.session_id), session_id=grant.session_id,
             )
         elif settings.dev:
             room.controller = SessionController(room, DEV_RULES, skip_agreement=True)
@@ -62,6 +64,19 @@ def room_setup(app: web.Application) -> Callable[[Room, Grant], Awaitable[None]]
             raise InvalidStateError("no such room is open", code="room_not_open")
 
     return setup
+
+
+async def end_live_room(app: web.Application, session_id: str) -> None:
+    """The clinician ended the session through the API: end its room here, if it is live.
+
+    Everyone in it is told and disconnected; the store already says "ended", so no grant
+    for it joins again, here or after a restart.
+    """
+    for room in list(app[keys.ROOMS].rooms.values()):
+        controller = room.controller
+        if isinstance(controller, SessionController) and controller.session_id == session_id:
+            await controller.end_elsewhere()
+            await app[keys.ROOMS].drop_if_empty(room)
 
 
 def _has_control_plane(app: web.Application) -> bool:
@@ -121,6 +136,16 @@ class StoreRecorder:
                 sessions.transition(tx, user, self.session_id, "ended")
 
         await _quietly(self.app[control_keys.STORE].run(end))
+
+    async def session_status(self) -> str | None:
+        from web.control import hooks
+
+        try:
+            return (await hooks.session_info(self.app, self.session_id)).status
+        except Exception:
+            # the store cannot say: a live room goes on by what it knows
+            logger.warning("could not read the status of a session")
+            return None
 
 
 async def _quietly(coro: Awaitable[Any]) -> None:

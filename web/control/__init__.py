@@ -55,6 +55,7 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     """Attach the store (migrated on start), the API under /api/v1 and the pages."""
     app[keys.CONTROL_SETTINGS] = settings
     app[keys.LOBBY_GATES] = []
+    app[keys.SESSION_END_LISTENERS] = []
     # creating the engine does no I/O; connecting and migrating happen on start
     app[keys.STORE] = Store(settings.effective_database_url, settings.data_key)
 

@@ -67,6 +67,10 @@ async def set_status(request: web.Request, user: UserInfo) -> web.StreamResponse
         for gate in request.config_dict[keys.LOBBY_GATES]:
             unmet.extend(await gate(_sid(request)))
     found = await store.run(sessions.transition, user, _sid(request), target, unmet=unmet)
+    if found.status == "ended":
+        # the clinician's end ends the live room too: everyone is told, nobody joins again
+        for listener in request.config_dict[keys.SESSION_END_LISTENERS]:
+            await listener(found.id)
     return web.json_response({"session": found.to_json()})
 
 

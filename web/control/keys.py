@@ -14,5 +14,9 @@ LobbyGate = Callable[[str], Awaitable[list[str]]]
 
 STORE = web.AppKey("control_store", Store)
 CONTROL_SETTINGS = web.AppKey("control_settings", Settings)
+# told when a clinician ends a session through the API (the session id), so that its live
+# room ends too; the room wiring appends to it
+SessionEndListener = Callable[[str], Awaitable[None]]
+SESSION_END_LISTENERS = web.AppKey("control_session_end_listeners", list[SessionEndListener])
 # checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
 LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])

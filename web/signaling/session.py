@@ -1,8 +1,9 @@
-"""WebSocket signaling, protocol version 1 (see docs/signaling.md).
+"""One client's signaling socket: parse, rate-limit, dispatch (see docs/signaling.md).
 
-One socket per participant. The first message must be `join` with a grant; after that the
-client offers on its publisher connection and answers the server's subscriber offers.
-Every bad message gets a typed error and touches nothing else in the room.
+The first message must be `join` with a grant; after that the client offers on its
+publisher connection and answers the server's subscriber offers. Every message is parsed
+into its typed model (`messages.parse`) before anything acts on it, and every bad message
+gets a typed error that touches nothing else in the room.
 """
 
 from __future__ import annotations
@@ -23,9 +24,25 @@ from sfu.participant import Participant
 from sfu.registry import RoomRegistry
 from sfu.room import Room
 
+from . import outbound
+from .messages import (
+    PROTOCOL_VERSION,
+    CommandMessage,
+    Inbound,
+    Join,
+    Leave,
+    Mute,
+    Ping,
+    PreviewOffer,
+    PublishOffer,
+    RequestRef,
+    SubscribeAnswer,
+    WireError,
+    parse,
+)
+
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 JOIN_TIMEOUT_S = 10.0
 # aiohttp pings every HEARTBEAT_S and closes when no pong comes within half of it:
@@ -37,10 +54,6 @@ RATE_PER_S = 20.0
 RATE_BURST = 40.0
 # a socket that keeps flooding after being told is closed
 FLOOD_CLOSE_AFTER = 200
-
-
-class SignalingError(SfuError):
-    code = "bad_message"
 
 
 class TokenBucket:
@@ -60,16 +73,6 @@ class TokenBucket:
         return False
 
 
-def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
-    value = msg.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise SignalingError(f"field {name!r} must be {expected}", code="bad_field")
-    return value
-
-
 class SignalingSession:
     """One client's socket: parses, rate-limits and dispatches its messages."""
 
@@ -78,10 +81,14 @@ class SignalingSession:
         ws: web.WebSocketResponse,
         registry: RoomRegistry,
         grant_secret: str,
+        *,
+        strict: bool = False,
     ) -> None:
         self.ws = ws
         self.registry = registry
         self.grant_secret = grant_secret
+        # strict: an outgoing message that breaks the protocol raises (tests)
+        self.strict = strict
         self.room: Room | None = None
         self.participant: Participant | None = None
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
@@ -89,11 +96,18 @@ class SignalingSession:
         self._flood = 0
         self._last_rate_error = 0.0
         self._writer: asyncio.Task[None] | None = None
-        self._leave_reason = "disconnected"
 
     # --- outbound
     def send(self, message: dict[str, Any]) -> None:
         message.setdefault("v", PROTOCOL_VERSION)
+        try:
+            outbound.check(message)
+        except outbound.OutboundMismatch as exc:
+            if self.strict:
+                raise
+            logger.warning("signaling: outgoing %s does not match the protocol",
+                           message.get("type"))
+            logger.debug("signaling: %s", exc)
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
@@ -112,10 +126,13 @@ class SignalingSession:
             except (ConnectionError, RuntimeError):
                 return
 
-    def error(self, code: str, message: str, ref: object = None) -> None:
+    def error(self, code: str, message: str, ref: RequestRef | None = None,
+              field: str | None = None) -> None:
         out: dict[str, Any] = {"type": "error", "code": code, "message": message}
-        if isinstance(ref, (str, int)) and not isinstance(ref, bool):
+        if ref is not None:
             out["ref"] = ref
+        if field is not None:
+            out["field"] = field
         self.send(out)
 
     # --- lifecycle
@@ -124,19 +141,25 @@ class SignalingSession:
         try:
             await self._receive_loop()
         finally:
-            if self.room is not None and self.participant is not None:
-                room, participant = self.room, self.participant
-                if room.participants.get(participant.id) is participant:
-                    if room.controller is not None:
-                        await room.controller.depart(participant.id, self._leave_reason)
-                    else:
-                        await room.leave(participant.id, reason=self._leave_reason)
-                await self.registry.drop_if_empty(room)
+            await self._depart("disconnected")
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
             if self._writer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._writer, 2.0)
+
+    async def _depart(self, reason: str) -> None:
+        """This socket's participant goes, by the one path the rules see; safe twice."""
+        room, participant = self.room, self.participant
+        if room is None or participant is None:
+            return
+        # a replaced connection (the same host, again) is no longer the room's
+        if room.participants.get(participant.id) is participant:
+            if room.controller is not None:
+                await room.controller.depart(participant.id, reason)
+            else:
+                await room.leave(participant.id, reason=reason)
+        await self.registry.drop_if_empty(room)
 
     async def _receive_loop(self) -> None:
         join_deadline = asyncio.get_running_loop().time() + JOIN_TIMEOUT_S
@@ -161,8 +184,8 @@ class SignalingSession:
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return
 
-    def _disconnect_soon(self) -> None:
-        asyncio.ensure_future(self._close(WSCloseCode.OK, "closed by the room"))
+    def _disconnect_soon(self, code: int = WSCloseCode.OK, reason: str = "closed by the room") -> None:
+        asyncio.ensure_future(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         # flush queued errors first so the client learns why
@@ -185,74 +208,61 @@ class SignalingSession:
                 await self._close(WSCloseCode.POLICY_VIOLATION, "message flood")
             return
         try:
-            msg = json.loads(data)
-        except ValueError:
-            self.error("bad_json", "message is not valid JSON")
+            msg = parse(data)
+        except WireError as exc:
+            self.error(exc.code, exc.message, exc.ref, exc.field)
             return
-        if not isinstance(msg, dict):
-            self.error("bad_message", "message must be a JSON object")
-            return
-        ref = msg.get("id")
-        mtype = msg.get("type")
-        if not isinstance(mtype, str):
-            self.error("bad_message", "field 'type' must be a string", ref)
-            return
+        ref = msg.id
         try:
-            await self._dispatch(mtype, msg)
+            await self._dispatch(msg)
         except GrantError as exc:
             self.error(exc.code, exc.message, ref)
             await self._close(WSCloseCode.POLICY_VIOLATION, exc.code)
         except SfuError as exc:
             self.error(exc.code, exc.message, ref)
+        except WireError as exc:
+            self.error(exc.code, exc.message, ref, exc.field)
         except Exception:
-            logger.exception("signaling: %s handler failed", mtype)
-            self.error("internal_error", f"could not handle {mtype!r}", ref)
+            logger.exception("signaling: %s handler failed", msg.type)
+            self.error("internal_error", f"could not handle {msg.type!r}", ref)
 
-    async def _dispatch(self, mtype: str, msg: dict[str, Any]) -> None:
+    async def _dispatch(self, msg: Inbound) -> None:
         if self.participant is None:
-            if mtype != "join":
-                raise SignalingError("first message must be 'join'", code="not_joined")
+            if not isinstance(msg, Join):
+                raise WireError("not_joined", "first message must be 'join'")
             await self._join(msg)
             return
         room, participant = self.room, self.participant
         assert room is not None
-        if mtype == "publish_offer":
-            sdp = _field(msg, "sdp", str)
-            answer = await room.handle_publish_offer(participant, sdp)
-            self.send({"type": "publish_answer", "sdp": answer, "ref": msg.get("id")})
-        elif mtype == "preview_offer":
-            sdp = _field(msg, "sdp", str)
-            answer = await room.handle_preview_offer(participant, sdp)
-            self.send({"type": "preview_answer", "sdp": answer, "ref": msg.get("id")})
-        elif mtype == "subscribe_answer":
-            room.handle_subscribe_answer(participant, _field(msg, "sdp", str))
-        elif mtype == "mute":
-            room.set_self_muted(participant, msg.get("kind"), msg.get("muted"))
-        elif mtype == "ping":
-            self.send({"type": "pong", "ts": msg.get("ts") if isinstance(msg.get("ts"), (int, float)) else None})
-        elif mtype == "leave":
-            self._leave_reason = "left"
-            if room.controller is not None:
-                await room.controller.depart(participant.id, "left")
-            else:
-                await room.leave(participant.id, reason="left")
+        if isinstance(msg, PublishOffer):
+            answer = await room.handle_publish_offer(participant, msg.sdp)
+            self.send({"type": "publish_answer", "sdp": answer, "ref": msg.id})
+        elif isinstance(msg, PreviewOffer):
+            answer = await room.handle_preview_offer(participant, msg.sdp)
+            self.send({"type": "preview_answer", "sdp": answer, "ref": msg.id})
+        elif isinstance(msg, SubscribeAnswer):
+            room.handle_subscribe_answer(participant, msg.sdp)
+        elif isinstance(msg, Mute):
+            room.set_self_muted(participant, msg.kind, msg.muted)
+        elif isinstance(msg, Ping):
+            self.send({"type": "pong", "ts": msg.ts})
+        elif isinstance(msg, Leave):
+            await self._depart("left")
             await self._close(WSCloseCode.OK, "left")
-        elif mtype == "command" and room.controller is not None:
-            self.send(await room.controller.command(participant, msg))
-        elif mtype == "join":
-            raise SignalingError("already joined", code="already_joined")
-        else:
-            raise SignalingError(f"unknown message type {mtype!r}", code="unknown_type")
+        elif isinstance(msg, CommandMessage):
+            if room.controller is None:
+                raise WireError("invalid_command", "this room takes no commands")
+            self.send(await room.controller.command(participant, msg.command.to_command(),
+                                                    ref=msg.id))
+        elif isinstance(msg, Join):
+            raise WireError("already_joined", "already joined")
 
-    async def _join(self, msg: dict[str, Any]) -> None:
-        version = msg.get("v", PROTOCOL_VERSION)
+    async def _join(self, msg: Join) -> None:
+        version = PROTOCOL_VERSION if msg.v is None else msg.v
         if version != PROTOCOL_VERSION:
             raise GrantError(f"protocol version {PROTOCOL_VERSION} required", code="bad_version")
-        room_id = msg.get("room")
-        if room_id is not None and not isinstance(room_id, str):
-            raise SignalingError("field 'room' must be str", code="bad_field")
-        grant = verify_grant(msg.get("grant"), self.grant_secret, room=room_id)
-        resumed = self.registry.claim_grant(grant, msg.get("resume"))
+        grant = verify_grant(msg.grant, self.grant_secret, room=msg.room)
+        resumed = self.registry.claim_grant(grant, msg.resume)
         try:
             room = await self.registry.room_for(grant)
             if room.controller is not None:
@@ -261,7 +271,7 @@ class SignalingSession:
                 participant = await room.join(grant, self.send, resumed=resumed)
             participant._disconnect = self._disconnect_soon
         except SfuError as exc:
-            self.error(exc.code, exc.message, msg.get("id"))
+            self.error(exc.code, exc.message, msg.id)
             await self._close(WSCloseCode.POLICY_VIOLATION, exc.code)
             return
         self.room, self.participant = room, participant
@@ -272,6 +282,8 @@ class SignalingSession:
 def websocket_handler(
     registry_key: web.AppKey[RoomRegistry],
     secret_getter: Callable[[web.Application], str],
+    *,
+    strict: bool = False,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Build the `/rtc` handler bound to the app's registry and grant secret."""
 
@@ -284,6 +296,7 @@ def websocket_handler(
             ws,
             request.app[registry_key],
             secret_getter(request.app),
+            strict=strict,
         )
         await session.run()
         return ws

@@ -1,0 +1,224 @@
+"""Server → client messages (protocol version 1) as typed models.
+
+The media plane builds its messages as plain dicts (it knows nothing of this package);
+`check` holds every outgoing message to these models. Tests run with the check strict, so a
+message that drifts from the protocol fails there; in service a mismatch is logged by type
+and the message still goes out (the client must hear "ended" even if a field drifted).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ..wire.validation import ReplyModel
+
+Ref = str | int
+
+
+class Track(ReplyModel):
+    id: str
+    kind: Literal["audio", "video"]
+    muted: bool
+
+
+class Muted(ReplyModel):
+    audio: bool
+    video: bool
+
+
+class ParticipantView(ReplyModel):
+    """What others learn about a participant: the pseudonym, never a real name."""
+
+    id: str
+    display_name: str
+    role: Literal["host", "participant"]
+    state: Literal["lobby", "admitted", "left"]
+    profile: str
+    tracks: list[Track]
+    muted: Muted
+    # in rule-governed rooms
+    hand_raised: bool | None = None
+    text_only: bool | None = None
+    unmute_allowed: bool | None = None
+    lobby_state: str | None = None
+
+
+class ChecklistItem(ReplyModel):
+    id: str
+    text: str
+
+
+class _Out(ReplyModel):
+    v: Literal[1] = 1
+
+
+class Joined(_Out):
+    type: Literal["joined"]
+    room: str
+    participant: ParticipantView
+    participants: list[ParticipantView]
+    ice_servers: list[dict[str, Any]]
+    resume: str
+    paused: bool
+
+
+class SelfState(_Out):
+    type: Literal["self_state"]
+    lobby_state: str
+    audio_muted: bool
+    unmute_allowed: bool
+    hand_raised: bool
+    video_stopped: bool
+    video_held_by_host: bool
+    text_only: bool
+    profile: str
+    profile_floor: str | None
+    allowed_profiles: list[str]
+    chat_enabled: bool
+    text_only_allowed: bool
+    checklist: list[ChecklistItem] | None
+
+
+class Admitted(_Out):
+    type: Literal["admitted"]
+    participant: ParticipantView
+    participants: list[ParticipantView]
+    paused: bool
+
+
+class SentToLobby(_Out):
+    type: Literal["sent_to_lobby"]
+
+
+class ParticipantChanged(_Out):
+    type: Literal["participant_joined", "participant_updated"]
+    participant: ParticipantView
+
+
+class ParticipantLeft(_Out):
+    type: Literal["participant_left"]
+    participant_id: str
+    reason: str
+
+
+class Lobby(_Out):
+    type: Literal["lobby"]
+    waiting: list[ParticipantView]
+
+
+class Answer(_Out):
+    type: Literal["publish_answer", "preview_answer"]
+    sdp: str
+    ref: Ref | None = None
+
+
+class SubscribedTrack(ReplyModel):
+    participant_id: str | None
+    kind: str
+    track_id: str | None
+
+
+class SubscribeOffer(_Out):
+    type: Literal["subscribe_offer"]
+    sdp: str
+    tracks: dict[str, SubscribedTrack]
+
+
+class ProfileChanged(_Out):
+    type: Literal["profile"]
+    profile: str
+
+
+class Alert(_Out):
+    """Hosts only."""
+
+    type: Literal["alert"]
+    kind: str
+    participant_id: str | None
+    message: str
+
+
+class Prompt(_Out):
+    type: Literal["prompt"]
+    kind: str
+    message: str
+
+
+class ChatMessage(_Out):
+    type: Literal["chat"]
+    from_: str = Field(alias="from")
+    display_name: str
+    to: Literal["all", "host"]
+    text: str
+    ts_ms: int
+
+
+class RoomPaused(_Out):
+    type: Literal["room_paused"]
+    paused: bool
+
+
+class RoomLocked(_Out):
+    type: Literal["room_locked"]
+    locked: bool
+
+
+class Closing(_Out):
+    """The end of this participant's place (the socket then closes)."""
+
+    type: Literal["removed", "declined", "ended", "replaced"]
+    message: str | None = None
+    reason: str | None = None
+
+
+class Ok(_Out):
+    type: Literal["ok"]
+    command: str
+    ref: Ref | None = None
+    message: str
+
+
+class Pong(_Out):
+    type: Literal["pong"]
+    ts: float | int | None = None
+
+
+class Error(_Out):
+    type: Literal["error"]
+    code: str
+    message: str
+    ref: Ref | None = None
+    # the field to blame, for a message refused at the boundary
+    field: str | None = None
+
+
+Outbound = Annotated[
+    Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
+    | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
+    | RoomLocked | Closing | Ok | Pong | Error,
+    Field(discriminator="type"),
+]
+OUTBOUND = TypeAdapter(Outbound)
+
+
+class OutboundMismatch(ValueError):
+    """A message the server was about to send does not match the protocol."""
+
+
+def check(message: dict[str, Any]) -> None:
+    """Raise OutboundMismatch when `message` is not a protocol-1 server message."""
+    try:
+        OUTBOUND.validate_python(message)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise OutboundMismatch(
+            f"{message.get('type')!r} message: {where}: {err['msg']}"
+        ) from None
+
+
+def schema() -> dict[str, Any]:
+    """JSON Schema of every server message."""
+    return OUTBOUND.json_schema(by_alias=True)
