@@ -183,6 +183,7 @@ class Ok(_Out):
 class Pong(_Out):
     type: Literal["pong"]
     ts: float | int | None = None
+    ref: Ref | None = None
 
 
 class Error(_Out):

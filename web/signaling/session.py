@@ -236,16 +236,16 @@ class SignalingSession:
         assert room is not None
         if isinstance(msg, PublishOffer):
             answer = await room.handle_publish_offer(participant, msg.sdp)
-            self.send({"type": "publish_answer", "sdp": answer, "ref": msg.id})
+            self.send(_with_ref({"type": "publish_answer", "sdp": answer}, msg.id))
         elif isinstance(msg, PreviewOffer):
             answer = await room.handle_preview_offer(participant, msg.sdp)
-            self.send({"type": "preview_answer", "sdp": answer, "ref": msg.id})
+            self.send(_with_ref({"type": "preview_answer", "sdp": answer}, msg.id))
         elif isinstance(msg, SubscribeAnswer):
             room.handle_subscribe_answer(participant, msg.sdp)
         elif isinstance(msg, Mute):
             room.set_self_muted(participant, msg.kind, msg.muted)
         elif isinstance(msg, Ping):
-            self.send({"type": "pong", "ts": msg.ts})
+            self.send(_with_ref({"type": "pong", "ts": msg.ts}, msg.id))
         elif isinstance(msg, Leave):
             await self._depart("left")
             await self._close(WSCloseCode.OK, "left")
@@ -277,6 +277,13 @@ class SignalingSession:
         self.room, self.participant = room, participant
         logger.info("room %s: participant %s joined (%s)", room.id, participant.id,
                     participant.state.value)
+
+
+def _with_ref(reply: dict[str, Any], ref: RequestRef | None) -> dict[str, Any]:
+    # a reply names the request it answers, when the request had an id
+    if ref is not None:
+        reply["ref"] = ref
+    return reply
 
 
 def websocket_handler(

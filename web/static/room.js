@@ -55,7 +55,36 @@ function readGrant() {
   return sessionStorage.getItem("confide.grant");
 }
 
+function grantClaims(grant) {
+  try {
+    return JSON.parse(atob(grant.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  } catch { return {}; }
+}
+
+async function freshHostGrant(sessionId) {
+  // a clinician signed in to this service gets a new host grant, however long they were away
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("confide_csrf="));
+  const resp = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json",
+               "X-CSRF-Token": csrf ? decodeURIComponent(csrf.split("=")[1]) : "" },
+    body: "{}",
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const code = body.error && body.error.code;
+    throw new Error(code === "session_ended" ? "This session has ended."
+      : "Please sign in again to return to the session.");
+  }
+  sessionStorage.setItem("confide.grant", body.grant);
+  sessionStorage.removeItem("confide.resume");
+  return body.grant;
+}
+
 async function freshGrant() {
+  const held = sessionStorage.getItem("confide.grant");
+  const claims = held ? grantClaims(held) : {};
+  if (claims.role === "host" && claims.sid) return freshHostGrant(claims.sid);
   const resume = sessionStorage.getItem("confide.invite_resume");
   if (!resume) return null;
   const resp = await fetch("/api/v1/invites/resume", {
@@ -413,6 +442,8 @@ function wire(sig) {
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
   sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
   sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session."));
+  // this place was taken over by the same person in another window: do not take it back
+  sig.on("replaced", (msg) => finish(msg.message || "This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
 }
 
@@ -425,7 +456,10 @@ async function onClose(sig, ev) {
   state.joinError = null;
   if (ev.code === 1008) {
     teardown();
-    if (REFRESHABLE.has(code) && sessionStorage.getItem("confide.invite_resume") && refusals < 2) {
+    const held = sessionStorage.getItem("confide.grant");
+    const canRefresh = sessionStorage.getItem("confide.invite_resume")
+      || (held && grantClaims(held).role === "host");
+    if (REFRESHABLE.has(code) && canRefresh && refusals < 2) {
       // too long away for the old grant: the invite's secret gets a fresh one
       refusals += 1;
       try {
