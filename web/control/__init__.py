@@ -15,8 +15,9 @@ from web.settings import Settings
 from web.store import Store
 
 from . import api_admin, api_auth, api_groups, api_invites, api_sessions, keys, openapi, pages
-from .http import api_errors
+from .http import api_errors, bind
 from .routes import Route
+from .throttle import AnonymousThrottle
 
 API_PREFIX = "/api/v1"
 ROUTES: list[Route] = [
@@ -41,7 +42,7 @@ def build_api() -> web.Application:
     api = web.Application(middlewares=[api_errors])
     routes = all_routes()
     for route in routes:
-        api.router.add_route(route.method, route.path, route.handler)
+        api.router.add_route(route.method, route.path, bind(route))
     doc = openapi.document(routes, prefix=API_PREFIX)
 
     async def openapi_json(request: web.Request) -> web.StreamResponse:
@@ -56,6 +57,7 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     app[keys.CONTROL_SETTINGS] = settings
     app[keys.LOBBY_GATES] = []
     app[keys.SESSION_END_LISTENERS] = []
+    app[keys.ANONYMOUS_THROTTLE] = AnonymousThrottle()
     # creating the engine does no I/O; connecting and migrating happen on start
     app[keys.STORE] = Store(settings.effective_database_url, settings.data_key)
 

@@ -8,18 +8,16 @@ from web.store import accounts
 from web.store.accounts import UserInfo
 
 from . import keys
-from .errors import ApiError
 from .http import (
     CSRF_COOKIE,
     CSRF_HEADER,
     SESSION_COOKIE,
-    authed,
+    auth_of,
     client_address,
-    current,
-    read_json,
     store_of,
 )
-from .routes import Route
+from .routes import ANY, PUBLIC, Answer, Route, body_of
+from .schemas import Login, LoginAnswer, MeAnswer, OkAnswer
 
 
 def _secure(request: web.Request) -> bool:
@@ -27,16 +25,19 @@ def _secure(request: web.Request) -> bool:
     return request.secure or settings.public_base_url.startswith("https://")
 
 
-async def login(request: web.Request) -> web.StreamResponse:
+async def login(request: web.Request) -> Answer:
     """Check a password and open a login session (cookie + CSRF token)."""
-    body = await read_json(request)
+    body = body_of(request, Login)
     result = await store_of(request).run(
         accounts.login,
-        username=body.get("username"),
-        password=body.get("password"),
+        username=body.username,
+        password=body.password,
         address=client_address(request),
     )
-    response = web.json_response({"user": result.user.to_json(), "csrf_token": result.csrf_token})
+    answer = LoginAnswer.model_validate(
+        {"user": result.user.to_json(), "csrf_token": result.csrf_token}
+    )
+    response = web.json_response(answer.model_dump(mode="json"))
     max_age = int(accounts.LOGIN_TTL.total_seconds())
     secure = _secure(request)
     response.set_cookie(
@@ -61,36 +62,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@authed()
-async def logout(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def logout(request: web.Request, user: UserInfo) -> Answer:
     """End this login session."""
     await store_of(request).run(accounts.logout, request.cookies.get(SESSION_COOKIE, ""))
-    response = web.json_response({"ok": True})
+    response = web.json_response(OkAnswer(ok=True).model_dump())
     response.del_cookie(SESSION_COOKIE, path="/")
     response.del_cookie(CSRF_COOKIE, path="/")
     return response
 
 
-async def me(request: web.Request) -> web.StreamResponse:
+async def me(request: web.Request, user: UserInfo) -> Answer:
     """The logged-in user and the CSRF token to send in the X-CSRF-Token header."""
-    auth = await current(request)
-    if auth is None:
-        raise ApiError(401, "not_authenticated", "log in first")
-    return web.json_response(
-        {"user": auth.user.to_json(), "csrf_token": auth.csrf_token, "csrf_header": CSRF_HEADER}
-    )
+    return {"user": user.to_json(), "csrf_token": auth_of(request).csrf_token,
+            "csrf_header": CSRF_HEADER}
 
 
 ROUTES = [
-    Route(
-        "POST",
-        "/auth/login",
-        login,
-        "Log in (sets the session and CSRF cookies)",
-        ("public",),
-        {"username": "string", "password": "string"},
-        "auth",
-    ),
-    Route("POST", "/auth/logout", logout, "Log out", ("any",), tag="auth"),
-    Route("GET", "/auth/me", me, "The logged-in user and CSRF token", ("any",), tag="auth"),
+    Route("POST", "/auth/login", login, "Log in (sets the session and CSRF cookies)", PUBLIC,
+          body=Login, response=LoginAnswer, tag="auth"),
+    Route("POST", "/auth/logout", logout, "Log out", ANY, response=OkAnswer, tag="auth"),
+    Route("GET", "/auth/me", me, "The logged-in user and CSRF token", ANY, response=MeAnswer,
+          tag="auth"),
 ]

@@ -2,67 +2,69 @@
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
-from web.store import invites
+from web.store import audit, invites
 from web.store.accounts import UserInfo
 
 from . import keys
+from .errors import ApiError
 from .grants import participant_grant
-from .http import authed, client_address, read_json, store_of
-from .routes import Route
+from .http import client_address, store_of
+from .routes import PUBLIC, Answer, Route, body_of
+from .schemas import GrantAnswer, InviteAnswer, Redeem, Resume
 
 
-async def redeem(request: web.Request) -> web.StreamResponse:
+async def redeem(request: web.Request) -> Answer:
     """Use a link once: a participant grant with the pseudonym, and a resume secret."""
-    body = await read_json(request)
+    await anonymous_allowance(request, "invite.redeem")
+    body = body_of(request, Redeem)
     found = await store_of(request).run(
-        invites.redeem, body.get("token"), address=client_address(request)
+        invites.redeem, body.token, address=client_address(request)
     )
-    return web.json_response(participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found))
+    return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
 
 
-async def resume(request: web.Request) -> web.StreamResponse:
+async def resume(request: web.Request) -> Answer:
     """A fresh grant for the holder of a redeemed link (reconnect), checked again."""
-    body = await read_json(request)
+    await anonymous_allowance(request, "invite.resume")
+    body = body_of(request, Resume)
     found = await store_of(request).run(
-        invites.resume, body.get("resume"), address=client_address(request)
+        invites.resume, body.resume, address=client_address(request)
     )
-    return web.json_response(participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found))
+    return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
 
 
-@authed("clinician")
-async def revoke(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def revoke(request: web.Request, user: UserInfo) -> Answer:
     """Withdraw a link."""
     found = await store_of(request).run(invites.revoke, user, request.match_info["invite_id"])
-    return web.json_response({"invite": found.to_json()})
+    return {"invite": found.to_json()}
+
+
+async def anonymous_allowance(request: web.Request, action: str) -> None:
+    """Go ahead, or 429 `too_many_requests` with Retry-After (audited, boundedly)."""
+    throttle = request.config_dict[keys.ANONYMOUS_THROTTLE]
+    address = client_address(request)
+    wait = throttle.take(address)
+    if not wait:
+        return
+    refused = throttle.refusals_to_record(address)
+    if refused:
+        await store_of(request).run(
+            audit.append, "anonymous", f"{action}.throttled", "-",
+            {"address": address, "refused": refused},
+        )
+    raise ApiError(429, "too_many_requests", "too many requests: try again later",
+                   extra={"retry_after_s": max(1, math.ceil(wait))})
 
 
 ROUTES = [
-    Route(
-        "POST",
-        "/invites/redeem",
-        redeem,
-        "Redeem an invite link (once)",
-        ("public",),
-        {"token": "string"},
-        "invites",
-    ),
-    Route(
-        "POST",
-        "/invites/resume",
-        resume,
-        "A fresh grant for a reconnect",
-        ("public",),
-        {"resume": "string"},
-        "invites",
-    ),
-    Route(
-        "POST",
-        "/invites/{invite_id}/revoke",
-        revoke,
-        "Revoke an invite",
-        ("clinician",),
-        tag="invites",
-    ),
+    Route("POST", "/invites/redeem", redeem, "Redeem an invite link (once)", PUBLIC,
+          body=Redeem, response=GrantAnswer, tag="invites"),
+    Route("POST", "/invites/resume", resume, "A fresh grant for a reconnect", PUBLIC,
+          body=Resume, response=GrantAnswer, tag="invites"),
+    Route("POST", "/invites/{invite_id}/revoke", revoke, "Revoke an invite", ("clinician",),
+          response=InviteAnswer, tag="invites"),
 ]

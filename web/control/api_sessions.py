@@ -8,9 +8,22 @@ from web.store import invites, sessions
 from web.store.accounts import UserInfo
 
 from . import keys
+from .errors import ApiError
 from .grants import host_grant
-from .http import authed, read_json, store_of
-from .routes import Route
+from .http import store_of
+from .routes import Answer, Route, body_of
+from .schemas import (
+    AttendanceAnswer,
+    GrantAnswer,
+    InvitesAnswer,
+    InvitesToIssue,
+    IssuedInvitesAnswer,
+    NewSession,
+    SessionAnswer,
+    SessionRosterAnswer,
+    SessionsAnswer,
+    StatusChange,
+)
 
 
 def _sid(request: web.Request) -> str:
@@ -24,41 +37,37 @@ def invite_url(request: web.Request, token: str) -> str:
     return f"{base.rstrip('/')}/i/{token}"
 
 
-@authed("clinician")
-async def list_sessions(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def list_sessions(request: web.Request, user: UserInfo) -> Answer:
     """A group's sessions."""
     found = await store_of(request).run(
         sessions.list_sessions, user, request.match_info["group_id"]
     )
-    return web.json_response({"sessions": [s.to_json() for s in found]})
+    return {"sessions": [s.to_json() for s in found]}
 
 
-@authed("clinician")
-async def schedule(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def schedule(request: web.Request, user: UserInfo) -> Answer:
     """Schedule a session."""
-    body = await read_json(request)
+    body = body_of(request, NewSession)
     found = await store_of(request).run(
         sessions.schedule,
         user,
         request.match_info["group_id"],
-        starts_at=body.get("starts_at"),
-        duration_min=body.get("duration_min"),
+        starts_at=body.starts_at,
+        duration_min=body.duration_min,
     )
-    return web.json_response({"session": found.to_json()}, status=201)
+    return {"session": found.to_json()}
 
 
-@authed("clinician")
-async def get_session(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def get_session(request: web.Request, user: UserInfo) -> Answer:
     """One session."""
     found = await store_of(request).run(sessions.get_session, user, _sid(request))
-    return web.json_response({"session": found.to_json()})
+    return {"session": found.to_json()}
 
 
-@authed("clinician")
-async def set_status(request: web.Request, user: UserInfo) -> web.StreamResponse:
-    """Move a session on: open (lobby), live, ended. Opening runs every lobby gate first."""
-    body = await read_json(request)
-    target = body.get("status")
+async def set_status(request: web.Request, user: UserInfo) -> Answer:
+    """Move a session on: open (lobby), live, ended. Opening runs every lobby gate first;
+    ending ends its live room at once."""
+    target = body_of(request, StatusChange).status
     store = store_of(request)
     unmet: list[str] = []
     if target in ("open", "live"):
@@ -71,103 +80,67 @@ async def set_status(request: web.Request, user: UserInfo) -> web.StreamResponse
         # the clinician's end ends the live room too: everyone is told, nobody joins again
         for listener in request.config_dict[keys.SESSION_END_LISTENERS]:
             await listener(found.id)
-    return web.json_response({"session": found.to_json()})
+    return {"session": found.to_json()}
 
 
-@authed("clinician")
-async def roster(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def roster(request: web.Request, user: UserInfo) -> Answer:
     """participant id -> pseudonym and real name, for the group's clinicians (audited)."""
     found = await store_of(request).run(sessions.session_roster, user, _sid(request))
-    return web.json_response({"participants": found})
+    return {"participants": found}
 
 
-@authed("clinician")
-async def attendance(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def attendance(request: web.Request, user: UserInfo) -> Answer:
     """Who attended, who did not."""
     found = await store_of(request).run(sessions.attendance_report, user, _sid(request))
-    return web.json_response({"attendance": found})
+    return {"attendance": found}
 
 
-@authed("clinician")
-async def host(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def host(request: web.Request, user: UserInfo) -> Answer:
     """A host join grant for this session."""
     found = await store_of(request).run(sessions.get_session, user, _sid(request))
     if found.status == "ended":
-        from .errors import ApiError
-
         raise ApiError(409, "session_ended", "this session has ended")
-    return web.json_response(host_grant(request.config_dict[keys.CONTROL_SETTINGS], user, found))
+    return host_grant(request.config_dict[keys.CONTROL_SETTINGS], user, found)
 
 
-@authed("clinician")
-async def list_invites(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def list_invites(request: web.Request, user: UserInfo) -> Answer:
     """Links issued for this session and their state (tokens are never shown again)."""
     found = await store_of(request).run(invites.list_for_session, user, _sid(request))
-    return web.json_response({"invites": [i.to_json() for i in found]})
+    return {"invites": [i.to_json() for i in found]}
 
 
-@authed("clinician")
-async def issue(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def issue(request: web.Request, user: UserInfo) -> Answer:
     """Issue a link for one member ({"member_id"}) or for all ({"all": true})."""
-    body = await read_json(request)
+    body = body_of(request, InvitesToIssue)
     store = store_of(request)
-    if body.get("all") is True:
+    if body.all:
         issued = await store.run(invites.issue_all, user, _sid(request))
     else:
-        issued = [await store.run(invites.issue, user, _sid(request), body.get("member_id"))]
-    return web.json_response(
-        {"invites": [{**i.invite.to_json(), "url": invite_url(request, i.token)} for i in issued]},
-        status=201,
-    )
+        issued = [await store.run(invites.issue, user, _sid(request), body.member_id)]
+    return {
+        "invites": [{**i.invite.to_json(), "url": invite_url(request, i.token)} for i in issued]
+    }
 
 
 S = "/sessions/{session_id}"
+CLINICIAN = ("clinician",)
 ROUTES = [
-    Route(
-        "GET",
-        "/groups/{group_id}/sessions",
-        list_sessions,
-        "List a group's sessions",
-        ("clinician",),
-        tag="sessions",
-    ),
-    Route(
-        "POST",
-        "/groups/{group_id}/sessions",
-        schedule,
-        "Schedule a session",
-        ("clinician",),
-        {"starts_at": "string", "duration_min": "integer"},
-        "sessions",
-    ),
-    Route("GET", S, get_session, "Get a session", ("clinician",), tag="sessions"),
-    Route(
-        "POST",
-        S + "/status",
-        set_status,
-        "Open the lobby, go live, or end",
-        ("clinician",),
-        {"status": "string"},
-        "sessions",
-    ),
-    Route(
-        "GET",
-        S + "/roster",
-        roster,
-        "Participant ids with pseudonyms and real names",
-        ("clinician",),
-        tag="sessions",
-    ),
-    Route("GET", S + "/attendance", attendance, "Attendance", ("clinician",), tag="sessions"),
-    Route("POST", S + "/host-grant", host, "A host join grant", ("clinician",), tag="sessions"),
-    Route("GET", S + "/invites", list_invites, "List invites", ("clinician",), tag="invites"),
-    Route(
-        "POST",
-        S + "/invites",
-        issue,
-        "Issue invite links",
-        ("clinician",),
-        {"member_id": "string", "all": "boolean"},
-        "invites",
-    ),
+    Route("GET", "/groups/{group_id}/sessions", list_sessions, "List a group's sessions",
+          CLINICIAN, response=SessionsAnswer, tag="sessions"),
+    Route("POST", "/groups/{group_id}/sessions", schedule, "Schedule a session", CLINICIAN,
+          body=NewSession, response=SessionAnswer, status=201, tag="sessions"),
+    Route("GET", S, get_session, "Get a session", CLINICIAN, response=SessionAnswer,
+          tag="sessions"),
+    Route("POST", S + "/status", set_status, "Open the lobby, go live, or end", CLINICIAN,
+          body=StatusChange, response=SessionAnswer, tag="sessions"),
+    Route("GET", S + "/roster", roster, "Participant ids with pseudonyms and real names",
+          CLINICIAN, response=SessionRosterAnswer, tag="sessions"),
+    Route("GET", S + "/attendance", attendance, "Attendance", CLINICIAN,
+          response=AttendanceAnswer, tag="sessions"),
+    Route("POST", S + "/host-grant", host, "A host join grant", CLINICIAN,
+          response=GrantAnswer, tag="sessions"),
+    Route("GET", S + "/invites", list_invites, "List invites", CLINICIAN,
+          response=InvitesAnswer, tag="invites"),
+    Route("POST", S + "/invites", issue, "Issue invite links", CLINICIAN, body=InvitesToIssue,
+          response=IssuedInvitesAnswer, status=201, tag="invites"),
 ]

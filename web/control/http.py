@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from web.store import Store, accounts
-from web.store.accounts import UserInfo
 from web.store.errors import StoreError
+from web.wire import json as wire_json
+from web.wire.validation import HTTP_CODES, WireModel, problem
 
 from . import keys
 from .errors import ApiError, from_store
-from .routes import Handler
+from .routes import ANY, BODY, Handler, Route
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +24,15 @@ CSRF_COOKIE = "confide_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 64 * 1024
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-
-AuthedHandler = Callable[[web.Request, UserInfo], Awaitable[web.StreamResponse]]
+AUTH = web.RequestKey("api_auth", accounts.Authenticated)
+B = TypeVar("B", bound=WireModel)
 
 
 def error_response(exc: ApiError) -> web.Response:
     """The JSON body every error has."""
     body: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
     response = web.json_response({"error": body}, status=exc.status)
-    if exc.code == "login_throttled" and "retry_after_s" in exc.extra:
+    if exc.status == 429 and "retry_after_s" in exc.extra:
         response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
     return response
 
@@ -70,24 +70,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     return response
 
 
-def _check_strings(value: Any) -> None:
-    # json.loads turns "\ud800" escapes into lone surrogates: those are not text
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ApiError(400, "invalid_unicode", "request contains invalid Unicode") from None
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_strings(k)
-            _check_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            _check_strings(v)
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; clear errors for wrong type, size, encoding or syntax."""
+async def read_body(request: web.Request, model: type[B]) -> B:
+    """The request's JSON body as `model`; clear errors for type, size, encoding, syntax,
+    depth and every field (unknown, missing, of the wrong type)."""
     if request.content_type != "application/json":
         # forms cannot send this type cross-site without a preflight
         raise ApiError(415, "unsupported_media_type", "send application/json")
@@ -97,15 +82,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise ApiError(413, "body_too_large", f"request body over {MAX_BODY} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_unicode", "request body is not UTF-8") from None
-    except ValueError:
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+        data = wire_json.loads(raw)
+    except wire_json.JsonRejected as exc:
+        code = "invalid_json" if exc.code == "bad_json" else exc.code
+        raise ApiError(400, code, f"request body: {exc.message}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    _check_strings(data)
-    return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        found = problem(exc, model, HTTP_CODES)
+        raise ApiError(400, found.code, found.message, extra={"field": found.field}) from None
 
 
 def store_of(request: web.Request) -> Store:
@@ -126,11 +113,17 @@ async def current(request: web.Request) -> accounts.Authenticated | None:
     return await store_of(request).run(accounts.session_user, token)
 
 
-def authed(*roles: str) -> Callable[[AuthedHandler], Handler]:
-    """Require a login session (and one of `roles`); CSRF-check state-changing requests."""
+def auth_of(request: web.Request) -> accounts.Authenticated:
+    """The caller's login, checked by the router (routes that are not public only)."""
+    return request[AUTH]
 
-    def wrap(handler: AuthedHandler) -> Handler:
-        async def inner(request: web.Request) -> web.StreamResponse:
+
+def bind(route: Route) -> Handler:
+    """The aiohttp handler for `route`: its access, its body and its answer, as declared."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        args: list[Any] = []
+        if not route.public:
             auth = await current(request)
             if auth is None:
                 raise ApiError(401, "not_authenticated", "log in first")
@@ -138,12 +131,30 @@ def authed(*roles: str) -> Callable[[AuthedHandler], Handler]:
                 auth.csrf_token, request.headers.get(CSRF_HEADER)
             ):
                 raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
-            if roles and auth.user.role not in roles:
-                raise ApiError(403, "forbidden_role", "your role does not allow this")
-            return await handler(request, auth.user)
+            if route.access != ANY and auth.user.role not in route.access:
+                raise ApiError(403, route.role_error, "your role does not allow this")
+            request[AUTH] = auth
+            args.append(auth.user)
+        if route.body is not None:
+            request[BODY] = await read_body(request, route.body)
+        answer = await route.handler(request, *args)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return web.json_response(_held_to(route, answer), status=route.status)
 
-        inner.__name__ = handler.__name__
-        inner.__doc__ = handler.__doc__
-        return inner
+    handler.__name__ = getattr(route.handler, "__name__", "handler")
+    handler.__doc__ = route.handler.__doc__
+    return handler
 
-    return wrap
+
+def _held_to(route: Route, answer: dict[str, Any]) -> Any:
+    if route.response is None:
+        return answer
+    try:
+        return route.response.model_validate(answer).model_dump(mode="json", by_alias=True)
+    except ValidationError as exc:
+        # the code and its declared answer disagree: a defect, never shown to the caller
+        err = exc.errors(include_url=False, include_input=False)[0]
+        logger.error("answer of %s %s does not match %s at %s: %s", route.method, route.path,
+                     route.response.__name__, err["loc"], err["type"])
+        raise ApiError(500, "internal_error", "internal error") from None

@@ -9,6 +9,8 @@ from aiohttp import web
 from web.settings import Settings
 from web.store import Store
 
+from .throttle import AnonymousThrottle
+
 # a lobby gate: given the session id, the list of unmet items (empty when the gate is open)
 LobbyGate = Callable[[str], Awaitable[list[str]]]
 
@@ -20,3 +22,6 @@ SessionEndListener = Callable[[str], Awaitable[None]]
 SESSION_END_LISTENERS = web.AppKey("control_session_end_listeners", list[SessionEndListener])
 # checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
 LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])
+
+# anonymous requests per client address (see web.control.throttle)
+ANONYMOUS_THROTTLE = web.AppKey("control_anonymous_throttle", AnonymousThrottle)

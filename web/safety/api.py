@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from session_rules.gate import can_sign_off
+from session_rules.gate import SIGN_OFF_ROLES, can_sign_off
 from session_rules.hazard_log import STATUSES, Hazard
 from session_rules.incidents import INCIDENT_KINDS
 from web.control.errors import ApiError
-from web.control.http import authed, read_json, store_of
-from web.control.routes import Route
+from web.control.http import store_of
+from web.control.routes import Answer, Route, body_of
 from web.store import safety as safety_store
 from web.store.accounts import UserInfo
 from web.store.db import Store
@@ -24,10 +24,28 @@ from .config import SafetyConfig
 from .errors import HazardLogUnreadable
 from .gate import gate_result
 from .keys import EVIDENCE_TASKS, SAFETY_CONFIG
+from .schemas import (
+    ChangesAnswer,
+    EvidenceAnswer,
+    EvidenceRunAnswer,
+    GateAnswer,
+    HazardLogAnswer,
+    HostChecklistAnswer,
+    HostChecklistRequest,
+    IncidentsAnswer,
+    SignOffAnswer,
+    SignOffRequest,
+    SignOffsAnswer,
+    WorkshopAnswer,
+    WorkshopAnswerAnswer,
+    WorkshopAnswerRequest,
+)
 
 logger = logging.getLogger(__name__)
 
 READERS = ("cso", "admin")
+# who may sign a version off (session_rules.gate.SIGN_OFF_ROLES)
+SIGNERS = tuple(sorted(SIGN_OFF_ROLES))
 _HAZARD_ID_CHARS = frozenset("HAZ-0123456789")
 
 
@@ -59,8 +77,7 @@ def _risk_key(h: Hazard) -> tuple[int, int, str]:
     return (-residual, -initial, h.id)
 
 
-@authed(*READERS)
-async def hazard_log(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def hazard_log(request: web.Request, user: UserInfo) -> Answer:
     """The current hazard log with its problems (?sort=risk|id, ?status=open|transferred|closed)."""
     sort = request.query.get("sort", "risk")
     if sort not in ("risk", "id"):
@@ -74,7 +91,7 @@ async def hazard_log(request: web.Request, user: UserInfo) -> web.StreamResponse
     if status is not None:
         hazards = [h for h in hazards if h.status == status]
     hazards.sort(key=_risk_key if sort == "risk" else (lambda h: (h.id, h.line)))
-    return web.json_response(
+    return (
         {
             "name": snap.name,
             "hash": snap.hash,
@@ -87,8 +104,7 @@ async def hazard_log(request: web.Request, user: UserInfo) -> web.StreamResponse
     )
 
 
-@authed(*READERS)
-async def changes(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def changes(request: web.Request, user: UserInfo) -> Answer:
     """What changed since the last signed-off version, hazard by hazard."""
     snap = await _snapshot(request)
     last = await store_of(request).run(safety_store.last_sign_off)
@@ -102,7 +118,7 @@ async def changes(request: web.Request, user: UserInfo) -> web.StreamResponse:
         }
     else:
         diff = diff_logs(base, snap.log)
-    return web.json_response(
+    return (
         {
             "current_hash": snap.hash,
             "base": last.to_json() if last is not None else None,
@@ -112,22 +128,18 @@ async def changes(request: web.Request, user: UserInfo) -> web.StreamResponse:
     )
 
 
-@authed(*READERS)
-async def list_sign_offs(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def list_sign_offs(request: web.Request, user: UserInfo) -> Answer:
     """Every sign-off, newest first."""
     found = await store_of(request).run(safety_store.list_sign_offs)
-    return web.json_response({"sign_offs": [s.to_json() for s in found]})
+    return {"sign_offs": [s.to_json() for s in found]}
 
 
-@authed()
-async def sign_off(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def sign_off(request: web.Request, user: UserInfo) -> Answer:
     """Sign off the current version: {content_hash (the version reviewed), comment}."""
-    if not can_sign_off(user.role):
-        raise ApiError(403, "forbidden", "only a clinical safety officer can sign off")
-    body = await read_json(request)
-    reviewed = body.get("content_hash")
-    if not isinstance(reviewed, str):
-        raise ApiError(400, "invalid_hash", "content_hash of the version reviewed is required")
+    # the route lets only clinical safety officers in; this says why in the policy's words
+    assert can_sign_off(user.role)
+    body = body_of(request, SignOffRequest)
+    reviewed = body.content_hash
     snap = await _snapshot(request)
     if not snap.log.ok:
         raise ApiError(
@@ -148,10 +160,10 @@ async def sign_off(request: web.Request, user: UserInfo) -> web.StreamResponse:
         safety_store.sign_off,
         user,
         content_hash=snap.hash,
-        comment=body.get("comment"),
+        comment=body.comment,
         log_text=snap.text,
     )
-    return web.json_response({"sign_off": made.to_json()}, status=201)
+    return {"sign_off": made.to_json()}
 
 
 async def _evidence_view(request: web.Request) -> dict[str, Any]:
@@ -168,10 +180,9 @@ async def _evidence_view(request: web.Request) -> dict[str, Any]:
     }
 
 
-@authed(*READERS)
-async def get_evidence(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def get_evidence(request: web.Request, user: UserInfo) -> Answer:
     """Evidence status per control, from the last finished run."""
-    return web.json_response(await _evidence_view(request))
+    return await _evidence_view(request)
 
 
 async def _run_and_store(store: Store, config: SafetyConfig, run_id: int) -> None:
@@ -200,8 +211,7 @@ async def _run_and_store(store: Store, config: SafetyConfig, run_id: int) -> Non
     )
 
 
-@authed("cso")
-async def run_evidence(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def run_evidence(request: web.Request, user: UserInfo) -> Answer:
     """Start `confide hazards evidence` in the background; poll GET /safety/evidence."""
     snap = await _snapshot(request)
     store = store_of(request)
@@ -210,18 +220,17 @@ async def run_evidence(request: web.Request, user: UserInfo) -> web.StreamRespon
     task = asyncio.create_task(_run_and_store(store, _config(request), run.id))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
-    return web.json_response({"run": run.to_json()}, status=202)
+    return {"run": run.to_json()}
 
 
-@authed(*READERS)
-async def get_workshop(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def get_workshop(request: web.Request, user: UserInfo) -> Answer:
     """The workshop questions with this service's answers (who and when)."""
     answers = {a.question_id: a for a in await store_of(request).run(safety_store.workshop_answers)}
     questions = [
         {"id": q.id, "text": q.text, "answer": answers[q.id].to_json() if q.id in answers else None}
         for q in _config(request).questions
     ]
-    return web.json_response(
+    return (
         {
             "questions": questions,
             "complete": all(q["answer"] is not None for q in questions),
@@ -229,18 +238,17 @@ async def get_workshop(request: web.Request, user: UserInfo) -> web.StreamRespon
     )
 
 
-@authed(*READERS)
-async def answer_workshop(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def answer_workshop(request: web.Request, user: UserInfo) -> Answer:
     """Answer one workshop question: {answer}."""
-    body = await read_json(request)
+    body = body_of(request, WorkshopAnswerRequest)
     made = await store_of(request).run(
         safety_store.answer_workshop,
         user,
         request.match_info["question_id"],
-        body.get("answer"),
+        body.answer,
         known_ids=_config(request).question_ids,
     )
-    return web.json_response({"answer": made.to_json()})
+    return {"answer": made.to_json()}
 
 
 def _incident_filters(request: web.Request) -> tuple[str | None, str | None, str | None]:
@@ -256,20 +264,16 @@ def _incident_filters(request: web.Request) -> tuple[str | None, str | None, str
     return kind, hazard, session
 
 
-@authed(*READERS)
-async def list_incidents(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def list_incidents(request: web.Request, user: UserInfo) -> Answer:
     """Incidents, newest first (?kind=&hazard=&session=)."""
     kind, hazard, session = _incident_filters(request)
     found = await store_of(request).run(
         safety_store.list_incidents, kind=kind, hazard_id=hazard, session_id=session
     )
-    return web.json_response(
-        {"incidents": [i.to_json() for i in found], "kinds": list(INCIDENT_KINDS)}
-    )
+    return {"incidents": [i.to_json() for i in found], "kinds": list(INCIDENT_KINDS)}
 
 
-@authed(*READERS)
-async def export_incidents(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def export_incidents(request: web.Request, user: UserInfo) -> Answer:
     """Incidents as CSV (same filters as the list; all of them, not a page)."""
     store = store_of(request)
     kind, hazard, session = _incident_filters(request)
@@ -292,15 +296,13 @@ async def export_incidents(request: web.Request, user: UserInfo) -> web.StreamRe
     )
 
 
-@authed(*READERS)
-async def service_status(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def service_status(request: web.Request, user: UserInfo) -> Answer:
     """The service-wide part of the gate (log valid, signed off, risks accepted, workshop)."""
     result = await gate_result(_config(request), store_of(request), None)
-    return web.json_response(result.to_dict())
+    return result.to_dict()
 
 
-@authed("clinician")
-async def session_gate(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def session_gate(request: web.Request, user: UserInfo) -> Answer:
     """The whole gate for one session, with codes (group clinicians)."""
     from web.store import sessions
 
@@ -308,136 +310,62 @@ async def session_gate(request: web.Request, user: UserInfo) -> web.StreamRespon
     result = await gate_result(
         _config(request), store_of(request), request.match_info["session_id"]
     )
-    return web.json_response(result.to_dict())
+    return result.to_dict()
 
 
-@authed("clinician")
-async def get_host_checklist(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def get_host_checklist(request: web.Request, user: UserInfo) -> Answer:
     """The host's pre-session checklist for this session."""
     found = await store_of(request).run(
         safety_store.host_checklist, user, request.match_info["session_id"]
     )
-    return web.json_response({"checklist": found})
+    return {"checklist": found}
 
 
-@authed("clinician")
-async def put_host_checklist(request: web.Request, user: UserInfo) -> web.StreamResponse:
+async def put_host_checklist(request: web.Request, user: UserInfo) -> Answer:
     """Confirm the host's pre-session checklist: {confirmed: [item ids]}."""
-    body = await read_json(request)
+    body = body_of(request, HostChecklistRequest)
     found = await store_of(request).run(
         safety_store.set_host_checklist,
         user,
         request.match_info["session_id"],
-        body.get("confirmed"),
+        body.confirmed,
     )
-    return web.json_response({"checklist": found})
+    return {"checklist": found}
 
 
 S = "/sessions/{session_id}"
 ROUTES = [
-    Route(
-        "GET",
-        "/safety/hazard-log",
-        hazard_log,
-        "The hazard log with its problems (?sort=risk|id&status=)",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "GET",
-        "/safety/hazard-log/changes",
-        changes,
-        "Changes since the last signed-off version",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "GET", "/safety/sign-offs", list_sign_offs, "Hazard-log sign-offs", READERS, tag="safety"
-    ),
-    Route(
-        "POST",
-        "/safety/sign-offs",
-        sign_off,
-        "Sign off the current hazard log",
-        ("cso",),
-        {"content_hash": "string", "comment": "string"},
-        "safety",
-    ),
-    Route(
-        "GET",
-        "/safety/evidence",
-        get_evidence,
-        "Evidence status per control",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "POST",
-        "/safety/evidence/run",
-        run_evidence,
-        "Run the tests the hazard log cites",
-        ("cso",),
-        tag="safety",
-    ),
-    Route(
-        "GET",
-        "/safety/workshop",
-        get_workshop,
-        "The hazard-workshop checklist",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "PUT",
-        "/safety/workshop/{question_id}",
-        answer_workshop,
-        "Answer a workshop question",
-        READERS,
-        {"answer": "string"},
-        "safety",
-    ),
-    Route(
-        "GET",
-        "/safety/incidents",
-        list_incidents,
-        "Incidents (?kind=&hazard=&session=)",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "GET", "/safety/incidents.csv", export_incidents, "Incidents as CSV", READERS, tag="safety"
-    ),
-    Route(
-        "GET",
-        "/safety/status",
-        service_status,
-        "The service-wide safety gate",
-        READERS,
-        tag="safety",
-    ),
-    Route(
-        "GET",
-        S + "/safety-gate",
-        session_gate,
-        "The safety gate for one session",
-        ("clinician",),
-        tag="safety",
-    ),
-    Route(
-        "GET",
-        S + "/host-checklist",
-        get_host_checklist,
-        "The host's pre-session checklist",
-        ("clinician",),
-        tag="safety",
-    ),
-    Route(
-        "PUT",
-        S + "/host-checklist",
-        put_host_checklist,
-        "Confirm the host's pre-session checklist",
-        ("clinician",),
-        {"confirmed": "array"},
-        "safety",
-    ),
+    Route("GET", "/safety/hazard-log", hazard_log,
+          "The hazard log with its problems (?sort=risk|id&status=)", READERS,
+          response=HazardLogAnswer, tag="safety"),
+    Route("GET", "/safety/hazard-log/changes", changes,
+          "Changes since the last signed-off version", READERS, response=ChangesAnswer,
+          tag="safety"),
+    Route("GET", "/safety/sign-offs", list_sign_offs, "Hazard-log sign-offs", READERS,
+          response=SignOffsAnswer, tag="safety"),
+    Route("POST", "/safety/sign-offs", sign_off, "Sign off the current hazard log", SIGNERS,
+          body=SignOffRequest, response=SignOffAnswer, status=201, tag="safety",
+          role_error="forbidden"),
+    Route("GET", "/safety/evidence", get_evidence, "Evidence status per control", READERS,
+          response=EvidenceAnswer, tag="safety"),
+    Route("POST", "/safety/evidence/run", run_evidence, "Run the tests the hazard log cites",
+          ("cso",), response=EvidenceRunAnswer, status=202, tag="safety"),
+    Route("GET", "/safety/workshop", get_workshop, "The hazard-workshop checklist", READERS,
+          response=WorkshopAnswer, tag="safety"),
+    Route("PUT", "/safety/workshop/{question_id}", answer_workshop,
+          "Answer a workshop question", READERS, body=WorkshopAnswerRequest,
+          response=WorkshopAnswerAnswer, tag="safety"),
+    Route("GET", "/safety/incidents", list_incidents, "Incidents (?kind=&hazard=&session=)",
+          READERS, response=IncidentsAnswer, tag="safety"),
+    Route("GET", "/safety/incidents.csv", export_incidents, "Incidents as CSV", READERS,
+          media_type="text/csv", tag="safety"),
+    Route("GET", "/safety/status", service_status, "The service-wide safety gate", READERS,
+          response=GateAnswer, tag="safety"),
+    Route("GET", S + "/safety-gate", session_gate, "The safety gate for one session",
+          ("clinician",), response=GateAnswer, tag="safety"),
+    Route("GET", S + "/host-checklist", get_host_checklist, "The host's pre-session checklist",
+          ("clinician",), response=HostChecklistAnswer, tag="safety"),
+    Route("PUT", S + "/host-checklist", put_host_checklist,
+          "Confirm the host's pre-session checklist", ("clinician",),
+          body=HostChecklistRequest, response=HostChecklistAnswer, tag="safety"),
 ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .db import Tx
 from .errors import InvalidInput
@@ -73,8 +73,24 @@ def list_events(
 
 
 def all_events(tx: Tx) -> list[AuditEntry]:
-    """Every event, oldest first (for export)."""
+    """Every event, oldest first (small logs and tests; exports page with `events_after`)."""
     return [_entry(r) for r in tx.db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+
+
+def last_id(tx: Tx) -> int:
+    """The newest event's id (0 when there is none)."""
+    return int(tx.db.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+def events_after(tx: Tx, after_id: int, *, up_to_id: int, limit: int) -> list[AuditEntry]:
+    """Up to `limit` events with after_id < id <= up_to_id, oldest first (one export page)."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.id > after_id, AuditEvent.id <= up_to_id)
+        .order_by(AuditEvent.id)
+        .limit(limit)
+    )
+    return [_entry(r) for r in tx.db.scalars(query)]
 
 
 def _cell(value: str) -> str:
@@ -82,13 +98,17 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def to_csv(entries: Iterable[AuditEntry]) -> str:
+CSV_HEADER = ["id", "at", "actor", "action", "target", "detail"]
+
+
+def to_csv(entries: Iterable[AuditEntry], *, header: bool = True) -> str:
     """CSV text of the entries, safe to open in a spreadsheet."""
     import json
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "at", "actor", "action", "target", "detail"])
+    if header:
+        writer.writerow(CSV_HEADER)
     for e in entries:
         writer.writerow(
             [
