@@ -25,7 +25,7 @@ def test_create_user_from_stdin_then_the_password_works(tmp_path: Path) -> None:
     assert "created clinician dr.hale" in done.stdout
     store = _store(load_settings(tmp_path))
     try:
-        result = store.call(accounts.login, username="dr.hale",
+        result = accounts.login(store, username="dr.hale",
                             password="a long enough password", address="127.0.0.1")
         assert result.user.role == "clinician"
     finally:

@@ -281,21 +281,21 @@ def test_login_backoff_per_username_and_per_address(store: Store, clock: Clock) 
     make_user(store, "dr.ash")
     for _ in range(accounts.FREE_FAILURES_PER_USER):
         with pytest.raises(AuthFailed):
-            store.call(accounts.login, username="dr.ash", password="wrong guess!", address="a")
+            accounts.login(store, username="dr.ash", password="wrong guess!", address="a")
     with pytest.raises(AuthFailed):
-        store.call(accounts.login, username="dr.ash", password="wrong guess!", address="a")
+        accounts.login(store, username="dr.ash", password="wrong guess!", address="a")
     # now locked: even the right password waits
     with pytest.raises(Throttled) as err:
-        store.call(accounts.login, username="dr.ash", password=PASSWORD, address="b")
+        accounts.login(store, username="dr.ash", password=PASSWORD, address="b")
     assert err.value.retry_after_s >= 1
     clock.advance(seconds=err.value.retry_after_s)
-    assert store.call(accounts.login, username="dr.ash", password=PASSWORD, address="b")
+    assert accounts.login(store, username="dr.ash", password=PASSWORD, address="b")
     # one address guessing many usernames is slowed down too
     for i in range(accounts.FREE_FAILURES_PER_ADDRESS + 1):
         with pytest.raises(AuthFailed):
-            store.call(accounts.login, username=f"guess{i}", password="x" * 12, address="c")
+            accounts.login(store, username=f"guess{i}", password="x" * 12, address="c")
     with pytest.raises(Throttled):
-        store.call(accounts.login, username="dr.ash", password=PASSWORD, address="c")
+        accounts.login(store, username="dr.ash", password=PASSWORD, address="c")
     assert store.call(audit.list_events, action="login.failed")
 
 

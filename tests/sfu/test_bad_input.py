@@ -210,6 +210,34 @@ async def test_replayed_grant_is_refused_without_disturbing_holder(server, witne
         assert (await holder.recv())["type"] == "pong"
 
 
+async def test_a_resume_token_must_match_exactly(server, witnesses) -> None:  # type: ignore[no-untyped-def]
+    grant = _grant(server)
+    async with Raw(server) as holder:
+        joined = await holder.join(grant)
+        token = joined["resume"]
+    await asyncio.sleep(0.3)
+    # the holder dropped; a token that is right but for its last character is no token
+    near = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for wrong in (near, token[:-1], token + "x"):
+        async with Raw(server) as thief:
+            await thief.send({"type": "join", "v": 1, "grant": grant, "resume": wrong})
+            await thief.expect_error("grant_replayed")
+            await thief.expect_close(1008)
+    async with Raw(server) as back:
+        await back.send({"type": "join", "v": 1, "grant": grant, "resume": token})
+        assert (await back.recv())["type"] == "joined"
+
+
+async def test_deeply_nested_json_is_a_typed_error(server, witnesses) -> None:  # type: ignore[no-untyped-def]
+    async with Raw(server) as raw:
+        await raw.join(_grant(server))
+        for depth in (40, 30_000):
+            await raw.send('{"type": "ping", "ts": ' + "[" * depth + "]" * depth + "}")
+            await raw.expect_error("too_deep")
+        await raw.send({"type": "ping"})
+        assert (await raw.recv())["type"] == "pong"  # the socket still works
+
+
 async def test_messages_before_join_are_refused(server, witnesses) -> None:  # type: ignore[no-untyped-def]
     async with Raw(server) as raw:
         await raw.send({"type": "publish_offer", "sdp": "v=0"})

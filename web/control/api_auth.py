@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from web.store import accounts
@@ -28,8 +30,9 @@ def _secure(request: web.Request) -> bool:
 async def login(request: web.Request) -> Answer:
     """Check a password and open a login session (cookie + CSRF token)."""
     body = body_of(request, Login)
-    result = await store_of(request).run(
+    result = await asyncio.to_thread(
         accounts.login,
+        store_of(request),
         username=body.username,
         password=body.password,
         address=client_address(request),

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import audit
-from .db import Tx, new_id, sha256_hex
+from .db import Store, Tx, new_id, sha256_hex
 from .errors import AuthFailed, Conflict, InvalidInput, NotFound, Throttled
 from .models import ROLES, LoginSession, LoginThrottle, User
 from .validate import text
@@ -141,52 +143,101 @@ def count_users(tx: Tx) -> int:
     return len(tx.db.scalars(select(User.id)).all())
 
 
-def _locked_for(tx: Tx, key: str) -> int:
-    row = tx.db.get(LoginThrottle, key)
-    if row is None or row.locked_until is None or row.locked_until <= tx.now:
+def _throttle_rows(tx: Tx, keys: list[str]) -> dict[str, LoginThrottle]:
+    """The throttle rows for `keys`, created if missing and locked for this transaction.
+
+    The insert comes first: on SQLite it takes the database's write lock (so concurrent
+    attempts queue here, not after their checks), on PostgreSQL the rows are locked with
+    FOR UPDATE. Either way, checking and counting one attempt is one atomic step.
+    """
+    dialect = tx.db.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for key in sorted(keys):  # one order everywhere: no deadlock between two attempts
+        tx.db.execute(
+            insert(LoginThrottle)
+            .values(key=key, failures=0, last_failure_at=tx.now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    rows = tx.db.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.key.in_(keys))
+        .order_by(LoginThrottle.key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row.key: row for row in rows}
+
+
+def _locked_for(row: LoginThrottle, now: datetime) -> int:
+    if row.locked_until is None or row.locked_until <= now:
         return 0
-    return max(1, int((row.locked_until - tx.now).total_seconds() + 0.999))
+    return max(1, int((row.locked_until - now).total_seconds() + 0.999))
 
 
-def _record_failure(tx: Tx, key: str, free: int) -> None:
-    row = tx.db.get(LoginThrottle, key)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, last_failure_at=tx.now)
-        tx.db.add(row)
-    elif tx.now - row.last_failure_at > FAILURE_MEMORY:
+def _count_failure(row: LoginThrottle, now: datetime, free: int) -> None:
+    if now - row.last_failure_at > FAILURE_MEMORY:
         row.failures = 0
     row.failures += 1
-    row.last_failure_at = tx.now
+    row.last_failure_at = now
     if row.failures > free:
         lock = min(MAX_LOCK, timedelta(seconds=2 ** min(row.failures - free - 1, 20)))
-        row.locked_until = tx.now + lock
+        row.locked_until = now + lock
 
 
-def login(tx: Tx, *, username: object, password: object, address: str) -> LoginResult:
-    """Check a password (with backoff per username and per address); open a login session."""
+def _uncount_failure(row: LoginThrottle, free: int) -> None:
+    # the attempt was counted as a failure before the password was checked; it was not one
+    row.failures = max(0, row.failures - 1)
+    if row.failures <= free:
+        row.locked_until = None
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """An attempt counted against its throttles, waiting for its password check."""
+
+    username: str
+    address: str
+    user_key: str
+    addr_key: str
+    user_id: str | None
+    password_hash: str
+
+
+def begin_login(tx: Tx, *, username: object, password: object, address: str) -> LoginAttempt:
+    """Check the throttles and count this attempt as a failure until it proves otherwise."""
     if not isinstance(username, str) or not isinstance(password, str):
         raise InvalidInput("username and password are required", code="invalid_request")
     # keys are bounded so an absurd username cannot bloat the throttle table
     user_key = "user:" + username[:64].lower()
     addr_key = "addr:" + address[:64]
-    wait = max(_locked_for(tx, user_key), _locked_for(tx, addr_key))
+    rows = _throttle_rows(tx, [user_key, addr_key])
+    wait = max(_locked_for(rows[user_key], tx.now), _locked_for(rows[addr_key], tx.now))
     if wait:
         audit.append(tx, "anonymous", "login.throttled", username[:64], {"address": address})
         raise Throttled("too many failed logins: try again later", retry_after_s=wait)
+    _count_failure(rows[user_key], tx.now, FREE_FAILURES_PER_USER)
+    _count_failure(rows[addr_key], tx.now, FREE_FAILURES_PER_ADDRESS)
     user = tx.db.scalar(select(User).where(User.username == username))
-    ok = False
-    try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if user is None or not ok or user.disabled:
-        _record_failure(tx, user_key, FREE_FAILURES_PER_USER)
-        _record_failure(tx, addr_key, FREE_FAILURES_PER_ADDRESS)
-        audit.append(tx, "anonymous", "login.failed", username[:64], {"address": address})
+    usable = user is not None and not user.disabled
+    return LoginAttempt(
+        username[:64], address, user_key, addr_key,
+        user.id if usable and user is not None else None,
+        user.password_hash if usable and user is not None else _DUMMY_HASH,
+    )
+
+
+def finish_login(tx: Tx, attempt: LoginAttempt, *, ok: bool, password: str) -> LoginResult:
+    """After the password check: a login session, or the failure (already counted)."""
+    user = tx.db.get(User, attempt.user_id) if attempt.user_id and ok else None
+    if user is None or user.disabled:
+        audit.append(tx, "anonymous", "login.failed", attempt.username,
+                     {"address": attempt.address})
         raise AuthFailed("username or password is wrong", keep_changes=True)
+    rows = _throttle_rows(tx, [attempt.user_key, attempt.addr_key])
+    _uncount_failure(rows[attempt.addr_key], FREE_FAILURES_PER_ADDRESS)
+    tx.db.delete(rows[attempt.user_key])
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    tx.db.execute(delete(LoginThrottle).where(LoginThrottle.key == user_key))
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     expires = tx.now + LOGIN_TTL
@@ -199,8 +250,24 @@ def login(tx: Tx, *, username: object, password: object, address: str) -> LoginR
             expires_at=expires,
         )
     )
-    audit.append(tx, f"user:{user.id}", "login.succeeded", user.id, {"address": address})
+    audit.append(tx, f"user:{user.id}", "login.succeeded", user.id, {"address": attempt.address})
     return LoginResult(_info(user), token, csrf, expires)
+
+
+def login(store: Store, *, username: object, password: object, address: str) -> LoginResult:
+    """Check a password (with backoff per username and per address); open a login session.
+
+    Blocking (two short transactions around the password hash check): call it in a thread.
+    """
+    attempt = store.call(begin_login, username=username, password=password, address=address)
+    assert isinstance(password, str)
+    ok: bool
+    try:
+        ok = bool(_hasher.verify(attempt.password_hash, password[:MAX_PASSWORD]))
+    except (VerificationError, InvalidHashError):
+        ok = False
+    return store.call(finish_login, attempt, ok=ok and attempt.user_id is not None,
+                      password=password)
 
 
 @dataclass(frozen=True)
