@@ -100,8 +100,10 @@ class RoomRegistry:
             self._ended[room.id] = now
             return
         if not room.participants and self.rooms.get(room.id) is room:
-            # keep a room with a reconnect window open; it is cheap
-            if not room._departed:
+            # keep a room with a reconnect window open, or whose rules still hold state
+            # (an empty room has no peers: it is cheap)
+            holds_state = bool(getattr(room.controller, "holds_state", False))
+            if not room._departed and not holds_state:
                 del self.rooms[room.id]
                 await room.aclose()
 

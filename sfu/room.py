@@ -447,10 +447,12 @@ class Room:
     def _watch(self, participant: Participant, pc: RTCPeerConnection) -> None:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState == "failed" and participant.id in self.participants:
+            # only this connection: the same person may be back on a new one already
+            if pc.connectionState == "failed" and self.participants.get(participant.id) is participant:
                 # ICE consent lost: a silent drop
                 if self.controller is not None:
-                    await self.controller.depart(participant.id, "connection_failed")
+                    await self.controller.depart(participant.id, "connection_failed",
+                                                 connection=participant)
                 else:
                     await self.leave(participant.id, reason="connection_failed")
 

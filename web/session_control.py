@@ -165,6 +165,8 @@ class SessionController:
         if not self.state.ended and await self.recorder.session_status() == "ended":
             # ended elsewhere (the clinician's API call, another node): end here too
             await self.end_elsewhere()
+        if self.room.closed:
+            raise PermissionDenied("the session has ended", code="session_ended")
         now = self.clock()
         pid = grant.participant_id
         role: Literal["host", "member"] = "host" if grant.is_host else "member"
@@ -218,6 +220,12 @@ class SessionController:
             await self.recorder.joined(pid)
         return participant
 
+    @property
+    def holds_state(self) -> bool:
+        """True while the room must stay, empty or not: its rules' state (who is removed,
+        who is host) lives only here until the session ends."""
+        return not self.state.ended
+
     def _restore(self, pid: str, before: Policy | None) -> None:
         if before is None:
             self.state.participants.pop(pid, None)
@@ -233,8 +241,15 @@ class SessionController:
         await self.room.leave(pid, reason="replaced")
         old.disconnect()
 
-    async def depart(self, participant_id: str, reason: str) -> None:
-        """The participant's connection went: they left, or it dropped (`reason`)."""
+    async def depart(self, participant_id: str, reason: str, *,
+                     connection: Participant | None = None) -> None:
+        """The participant's connection went: they left, or it dropped (`reason`).
+
+        With `connection`, only that connection: one that was already replaced (the same
+        person is back on a new one) changes nothing.
+        """
+        if connection is not None and self.room.participants.get(participant_id) is not connection:
+            return
         now = self.clock()
         if participant_id in self.state.participants:
             if reason == "left":
@@ -244,8 +259,9 @@ class SessionController:
             if decision.allowed:
                 apply_effects(self.state, decision.effects, now=now)
                 await self._carry_out(decision, actor=participant_id, reason=reason)
-        # whatever the rules said (e.g. already gone), the connection is over
-        await self._drop(participant_id, reason)
+        # whatever the rules said (e.g. already gone), the connection is over; only that one
+        # (a new one may have arrived while this one was being taken down)
+        await self._drop(participant_id, reason, only=connection)
 
     # --- the session ended outside the room
     async def end_elsewhere(self) -> bool:
@@ -261,23 +277,29 @@ class SessionController:
     # --- commands
     async def command(
         self, participant: Participant, command: Command, *, ref: str | int | None = None
-    ) -> dict[str, Any]:
-        """Decide and carry out one command from `participant`; the reply for them."""
+    ) -> None:
+        """Decide one command from `participant`, answer them, then carry it out.
+
+        The answer goes first: what the command does may close the sender's own socket
+        (ending the session), and they must still hear that it was done.
+        """
         now = self.clock()
         decision = decide(self.state, participant.id, command, now=now)
-        target = command.target
-        await self.recorder.audit(participant.id, f"command:{command.name}", target,
-                                  "allowed" if decision.allowed else decision.reason_code)
-        if not decision.allowed:
+        if decision.allowed:
+            apply_effects(self.state, decision.effects, now=now)
+            reply: dict[str, Any] = {"type": "ok", "command": command.name,
+                                     "message": decision.reason}
+            if ref is not None:
+                reply["ref"] = ref
+            participant.send(reply)
+        else:
             logger.info("room %s: %s denied for %s: %s", self.room.id, command.name,
                         participant.id, decision.reason_code)
-            return _error(decision.reason_code, decision.reason, ref)
-        apply_effects(self.state, decision.effects, now=self.clock())
-        await self._carry_out(decision, actor=participant.id)
-        out: dict[str, Any] = {"type": "ok", "command": command.name, "message": decision.reason}
-        if ref is not None:
-            out["ref"] = ref
-        return out
+            participant.send(_error(decision.reason_code, decision.reason, ref))
+        await self.recorder.audit(participant.id, f"command:{command.name}", command.target,
+                                  "allowed" if decision.allowed else decision.reason_code)
+        if decision.allowed:
+            await self._carry_out(decision, actor=participant.id)
 
     def check_publish(self, participant: Participant, kind: str) -> None:
         decision = decide(self.state, participant.id, Command("publish_media", media=kind),  # type: ignore[arg-type]
@@ -385,10 +407,11 @@ class SessionController:
         elif policy.state is LobbyState.WAITING:
             self.room.notify_lobby()
 
-    async def _drop(self, pid: str, reason: str) -> None:
-        """Take `pid`'s connection out of the room and close it (once, whoever asks)."""
+    async def _drop(self, pid: str, reason: str, *, only: Participant | None = None) -> None:
+        """Take `pid`'s connection (`only` that one, if given) out of the room and close it
+        (once, whoever asks)."""
         member = self.room.participants.get(pid)
-        if member is None:
+        if member is None or (only is not None and member is not only):
             return
         if reason in ("removed", "declined"):
             await self.room.remove(pid, reason=reason)

@@ -111,11 +111,12 @@ class LiveSession:
 
 
 async def live_session(server: Any, *, rules: dict[str, Any] | None = None,
-                       members: tuple[tuple[str, str], ...] | None = None) -> LiveSession:
+                       members: tuple[tuple[str, str], ...] | None = None,
+                       username: str = "dr.hale") -> LiveSession:
     """A session open now on `server` (the tests' real server), with a movable room clock."""
     clock = ManualClock()
     server.app[keys.ROOMS].clock = clock
-    kwargs: dict[str, Any] = {"rules": rules}
+    kwargs: dict[str, Any] = {"rules": rules, "username": username}
     if members is not None:
         kwargs["members"] = members
     opened = open_session(server.app, server.base_url, **kwargs)

@@ -12,11 +12,15 @@ import itertools
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 import aiohttp
 
 _ids = itertools.count(1)
+# a well-behaved client stays under the server's per-socket limit (20/s, burst 40)
+PACE_PER_S = 15.0
+PACE_BURST = 30.0
 
 
 class WireClient:
@@ -34,6 +38,8 @@ class WireClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._arrived = asyncio.Condition()
+        self._tokens = PACE_BURST
+        self._paced_at = time.monotonic()
 
     # --- connecting
     async def open(self) -> None:
@@ -78,8 +84,18 @@ class WireClient:
                 self._arrived.notify_all()
 
     # --- talking
+    async def _pace(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(PACE_BURST, self._tokens + (now - self._paced_at) * PACE_PER_S)
+        self._paced_at = now
+        if self._tokens < 1:
+            await asyncio.sleep((1 - self._tokens) / PACE_PER_S)
+            self._tokens, self._paced_at = 1.0, time.monotonic()
+        self._tokens -= 1
+
     async def send(self, message: dict[str, Any] | str) -> None:
         assert self._ws is not None
+        await self._pace()
         text = message if isinstance(message, str) else json.dumps(message)
         with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
             await self._ws.send_str(text)

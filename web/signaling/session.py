@@ -156,7 +156,7 @@ class SignalingSession:
         # a replaced connection (the same host, again) is no longer the room's
         if room.participants.get(participant.id) is participant:
             if room.controller is not None:
-                await room.controller.depart(participant.id, reason)
+                await room.controller.depart(participant.id, reason, connection=participant)
             else:
                 await room.leave(participant.id, reason=reason)
         await self.registry.drop_if_empty(room)
@@ -252,8 +252,7 @@ class SignalingSession:
         elif isinstance(msg, CommandMessage):
             if room.controller is None:
                 raise WireError("invalid_command", "this room takes no commands")
-            self.send(await room.controller.command(participant, msg.command.to_command(),
-                                                    ref=msg.id))
+            await room.controller.command(participant, msg.command.to_command(), ref=msg.id)
         elif isinstance(msg, Join):
             raise WireError("already_joined", "already joined")
 
