@@ -395,3 +395,49 @@ async def test_reconnect_within_and_after_the_grace_period(server, face_video: P
             assert json.dumps(host.messages).count("Araminta") == 0
     finally:
         await host.leave()
+
+
+async def test_the_host_returns_to_control_after_the_grace(server, face_video: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.live_session import ManualClock
+    from tests.support.wire_client import WireClient
+    from web import keys
+
+    clock = ManualClock()
+    server.app[keys.ROOMS].clock = clock
+    s = open_session(server.app, server.base_url, members=[("Araminta Quillfeather", "Robin")])
+    problems: list[str] = []
+    async with chromium(face_video) as browser:
+        ctx = _watch(await browser.new_context(), problems)
+        host = await _host_page(ctx, s)
+        host_id = await _js(host, "window.confide.me.id")
+        # a member waits in the lobby (a signaling-only client)
+        status = await ctx.request.post(f"{s.base_url}/api/v1/invites/redeem",
+                                        data={"token": s.links["Robin"].rsplit("/", 1)[1]})
+        member = WireClient(s.base_url, "Robin")
+        try:
+            assert (await member.join((await status.json())["grant"]))["type"] == "joined"
+            # the clinician's page is closed for longer than the grace period
+            await host.goto("about:blank")
+            room = server.app[keys.ROOMS].rooms[s.session_id]
+
+            async def host_gone() -> bool:
+                return host_id not in room.participants
+
+            await until(host_gone, 15.0)
+            clock.advance(60.0)
+            # back: the old grant is spent, so the page gets a fresh host grant with its login
+            await host.goto(f"{s.base_url}/room")
+            await _stage(host, "room", 30.0)
+            assert await _js(host, "window.confide.selfState.lobby_state") == "admitted"
+            assert "grant_replayed" in await _js(host, "window.confide.errors")
+            # and is in control: the lock takes effect in the rules and the room
+            await host.click("#btn-lock")
+
+            async def locked() -> bool:
+                return bool(room.locked and room.controller.state.locked)
+
+            await until(locked, 10.0)
+            assert room.controller.disagreements() == []
+        finally:
+            await member.close()
+    assert problems == []
