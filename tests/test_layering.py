@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN: dict[str, frozenset[str]] = {
     # pure policy: events in, decisions out; no media, network, database or event loop
+    # (and no wire models: the wire layer turns messages into its plain commands)
     "session_rules": frozenset({"aiortc", "av", "cv2", "mediapipe", "aiohttp", "sqlalchemy",
-                                "socket", "asyncio", "sfu", "web"}),
+                                "socket", "asyncio", "sfu", "web", "pydantic"}),
     # transforms know frames, never rooms or the web
     "confidentiality": frozenset({"aiortc", "aiohttp", "sfu", "web", "session_rules"}),
     # the media plane knows nothing clinical (it may use confidentiality's transforms)
