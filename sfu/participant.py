@@ -21,9 +21,11 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from confidentiality.profiles import Profile
 
+from . import aiortc_compat
 from .errors import InvalidStateError, PermissionDenied, ProtocolError
 from .fanout import PacketTrack
 from .grants import Grant
+from .offers import OfferBudget
 from .publication import Publication
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class Participant:
         # before admission: video sent back to this participant alone (see Room.handle_preview_offer)
         self.preview_pc: RTCPeerConnection | None = None
         self.preview_pub: Publication | None = None
+        self.offer_budget = OfferBudget()
         self.publications: dict[str, Publication] = {}
         self.subscriptions: list[Subscription] = []
         # what the client says of its own devices (a self-muted mic is still published)
@@ -229,7 +232,7 @@ async def _close_pc(pc: RTCPeerConnection) -> None:
 def route_keyframe_requests(sender: RTCRtpSender, track: PacketTrack) -> None:
     """A subscriber's PLI/FIR normally flags only the sender's own encoder; route it to the
     publication's source instead (its one encoder, or the publisher)."""
-    sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
+    aiortc_compat.route_keyframe_requests(sender, track.request_keyframe)
 
 
 ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"

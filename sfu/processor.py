@@ -24,6 +24,7 @@ import numpy as np
 from confidentiality import yuv
 from confidentiality.frames import fit_size
 
+from . import vp8
 from .encoder import DEFAULT_BITRATE_BPS, Vp8EncodeOnce
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ class VideoProcessor:
         self.frames_in = 0
         self.frames_out = 0
         self.placeholders = 0
+        # frames never given to the decoder: a picture too large, or not VP8 at all
+        self.refused_frames = 0
         self.process_ms_total = 0.0
         self._thread = threading.Thread(target=self._run, name=f"confide-{name}", daemon=True)
         self._thread.start()
@@ -213,24 +216,37 @@ class VideoProcessor:
             for packet, keyframe in batch:
                 self.frames_in += 1
                 last_pts = packet.pts or 0
+                # a decoder allocates what a keyframe claims before it finds out the data
+                # does not fit: refuse from the header, before decoding
+                if vp8.check_frame(bytes(memoryview(packet)[:vp8.KEYFRAME_HEADER_BYTES])):
+                    self.refused_frames += 1
+                    # what follows refers to a picture we never decoded
+                    synced = False
+                    self._ask_source_keyframe()
+                    continue
                 if not synced and not keyframe:
                     continue
                 try:
                     frames = decoder.decode(packet)
                     synced = True
-                except av.FFmpegError:
+                except Exception:  # av.FFmpegError, or anything else a member's bytes cause
                     # a corrupt or missing reference: wait for the next keyframe
                     synced = False
-                    self._loop.call_soon_threadsafe(self._request_source_keyframe)
+                    self._ask_source_keyframe()
                     continue
                 for frame in frames:
+                    if not vp8.size_allowed(frame.width, frame.height):
+                        # the header said otherwise: never transform or encode it
+                        self.refused_frames += 1
+                        synced = False
+                        continue
                     frame.pts = packet.pts
                     latest = frame
             if latest is None:
                 if not synced:
                     # fail closed: keep subscribers' pictures moving with a placeholder, never
                     # with anything we could not run through the transform
-                    self._loop.call_soon_threadsafe(self._request_source_keyframe)
+                    self._ask_source_keyframe()
                     out = self._placeholder(*self._size, last_pts)
                     self.placeholders += 1
                     self._encode_and_emit(out, self.epoch)
@@ -250,6 +266,12 @@ class VideoProcessor:
             out.pts = latest.pts
             self._encode_and_emit(out, epoch)
         self._transform.close()
+
+    def _ask_source_keyframe(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._request_source_keyframe)
+        except RuntimeError:
+            pass  # loop closed during shutdown
 
     def _encode_and_emit(self, frame: av.VideoFrame, epoch: int) -> None:
         keyframe = False

@@ -13,6 +13,7 @@ from aiortc import RTCRtpReceiver
 
 from confidentiality.profiles import Profile
 
+from . import aiortc_compat, vp8
 from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
 from .processor import FrameTransform, PassThrough, VideoProcessor
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 EventSink = Callable[[Any], None]
 TransformFactory = Callable[[Profile, str, EventSink], FrameTransform]
 Mode = Literal["forward", "process", "to_forward"]
+# a member told their video is refused (too large) is told again at most this often
+REFUSAL_NOTICE_INTERVAL_S = 10.0
 
 
 def pass_through_factory(profile: Profile, display_name: str, on_event: EventSink) -> FrameTransform:
@@ -46,6 +49,7 @@ class Publication:
         display_name: str = "",
         on_event: Callable[[Publication, Any], None] | None = None,
         media_workers: MediaWorkers | None = None,
+        on_refused: Callable[[Publication, str], None] | None = None,
     ) -> None:
         self.id = "TR_" + uuid.uuid4().hex[:12]
         self.kind = kind
@@ -56,6 +60,7 @@ class Publication:
         self._transform_factory = transform_factory
         self._display_name = display_name
         self._on_event = on_event
+        self._on_refused = on_refused
         self._always_process = always_process
         # processing in a worker process (the server's default), else a thread in this one
         self._workers = media_workers
@@ -69,6 +74,11 @@ class Publication:
         self.held = False
         self._mode: Mode = "forward"
         self.packets_in = 0
+        # a keyframe claimed a picture size out of bounds (sfu/vp8.py): it and the frames
+        # that follow it (which refer to it) are refused until an acceptable keyframe
+        self._oversized = False
+        self.refused_frames = 0
+        self._refusal_noticed_at = -1e9
         self._source_keyframes = KeyframeLimiter(self._send_source_pli)
         self._tap: PacketTap = install_tap(receiver, self._on_packet)
         if kind == "video":
@@ -98,8 +108,9 @@ class Publication:
         """Applies from the next frame; never lets a raw frame through on the way."""
         if self.kind != "video":
             return
+        changed = profile != self._profile
         self._profile = profile
-        self._apply_profile(profile)
+        self._apply_profile(profile, changed=changed)
 
     def set_stream(self, bps: int, max_size: tuple[int, int] | None) -> None:
         """Bitrate and largest picture of the encode-once stream (see sfu/bitrate.py); a
@@ -109,7 +120,7 @@ class Publication:
         if self._processor is not None:
             self._processor.set_stream(bps, max_size)
 
-    def _apply_profile(self, profile: Profile) -> None:
+    def _apply_profile(self, profile: Profile, *, changed: bool = True) -> None:
         transform_profile = getattr(self._transform, "set_profile", None)
         if profile.needs_pixels or self._always_process:
             if self._processor is None and self._workers is not None:
@@ -136,10 +147,13 @@ class Publication:
                 )
             elif transform_profile is not None:
                 transform_profile(profile)
+                if changed:
+                    self._new_epoch()
             elif isinstance(self._processor, VideoProcessor):
                 # a transform that cannot change profile is replaced, never reused
                 old, self._transform = self._transform, self._new_transform(profile)
                 self._processor.set_transform(self._transform)
+                self._new_epoch()
                 if old is not None and not isinstance(old, RemoteProcessor):
                     old.close()
             if self._mode != "process":
@@ -155,11 +169,23 @@ class Publication:
         else:
             if transform_profile is not None:
                 transform_profile(profile)
+                if changed:
+                    self._new_epoch()
             if self._mode == "process":
                 # keep sending processed frames until the source's next keyframe, so
                 # subscribers can switch streams without a broken picture
                 self._mode = "to_forward"
                 self._request_source_keyframe()
+
+    def _new_epoch(self) -> None:
+        """In this process, the rule a worker process follows (sfu/workers.py): output made
+        before the profile changed is dropped, and the new profile's output starts at a
+        keyframe. Runs after the transform has the new profile, so a frame tagged with the
+        new epoch cannot have been made under the old one."""
+        processor = self._processor
+        if isinstance(processor, VideoProcessor):
+            processor.epoch += 1
+            processor.request_keyframe()
 
     def _new_transform(self, profile: Profile) -> FrameTransform:
         return self._transform_factory(profile, self._display_name, self._event_from_worker)
@@ -181,19 +207,40 @@ class Publication:
         self.packets_in += 1
         if self.held:
             return
+        allowed = self.kind != "video" or self._picture_allowed(packet, keyframe)
         if self._mode == "forward":
-            self.fanout.publish(packet, keyframe)
+            if allowed:
+                self.fanout.publish(packet, keyframe)
             return
-        if self._mode == "to_forward" and keyframe:
+        if self._mode == "to_forward" and keyframe and allowed:
             self._mode = "forward"
             self.fanout.publish(packet, keyframe)
             return
+        # a refused picture goes on too: the processor refuses it before its decoder and
+        # sends a placeholder, so subscribers see that the video stopped
         assert self._processor is not None
         self._processor.submit(packet, keyframe)
 
-    def _emit_processed(self, packet: av.Packet, keyframe: bool, epoch: int = 0) -> None:
-        # drop what the worker finished after a switch back to forwarding or a hold
-        if self._mode == "forward" or self.held:
+    def _picture_allowed(self, packet: av.Packet, keyframe: bool) -> bool:
+        """False for a keyframe claiming a picture size out of bounds, and what follows it."""
+        if keyframe:
+            size = vp8.keyframe_size(bytes(packet))
+            self._oversized = size is not None and not vp8.size_allowed(*size)
+        if not self._oversized:
+            return True
+        self.refused_frames += 1
+        now = self._loop.time()
+        if now - self._refusal_noticed_at >= REFUSAL_NOTICE_INTERVAL_S:
+            self._refusal_noticed_at = now
+            if self._on_refused is not None:
+                self._on_refused(self, "picture_size")
+        return False
+
+    def _emit_processed(self, packet: av.Packet, keyframe: bool, epoch: int) -> None:
+        # fail closed: drop what was made under an older profile, or finished after a switch
+        # back to forwarding or a hold
+        processor = self._processor
+        if processor is None or epoch != processor.epoch or self._mode == "forward" or self.held:
             return
         self.fanout.publish(packet, keyframe)
 
@@ -209,7 +256,7 @@ class Publication:
 
     def _send_source_pli(self) -> None:
         # aiortc keeps PLI sending private; it is the documented way to ask for a keyframe
-        send_pli = getattr(self._receiver, "_send_rtcp_pli", None)
+        send_pli = aiortc_compat.pli_sender(self._receiver)
         if send_pli is None:
             return
         # every SSRC heard lately: the media one, and the retransmission (RTX) one a browser
@@ -221,6 +268,10 @@ class Publication:
 
     def set_held(self, held: bool) -> None:
         """Stop or resume forwarding (host mute, stop video, pause)."""
+        if held and not self.held:
+            # the hold starts now: what subscribers have queued but not yet been sent (up to
+            # 0.6 s of audio) must not go out after it
+            self.fanout.flush()
         if self.held and not held and self.kind == "video":
             self.held = False
             self._request_keyframe()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,11 +15,13 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from confidentiality.profiles import Profile
 
+from . import aiortc_compat
 from .bitrate import BitratePolicy
-from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull
+from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull, SfuError
 from .fanout import PacketTrack
 from .grants import Grant
 from .ice import keep_loopback_candidates, loopback_only, rtc_configuration
+from .offers import CODECS_KEPT, REQUIRED_CODEC, CheckedSdp, canonical_sdp, check_offer
 from .participant import (
     Participant,
     ParticipantState,
@@ -29,6 +30,8 @@ from .participant import (
     route_keyframe_requests,
 )
 from .publication import Publication, TransformFactory, pass_through_factory
+from .tap import install_tap
+from .vp8 import MAX_PICTURE_PIXELS
 from .workers import MediaWorkers
 
 logger = logging.getLogger(__name__)
@@ -44,9 +47,13 @@ RoomEvent = Literal[
 ]
 Listener = Callable[[RoomEvent, dict[str, Any]], None]
 
-MAX_SDP_BYTES = 32 * 1024
 RECONNECT_GRACE_S = 30.0
-_MEDIA_LINE = re.compile(r"^m=(\w+) ", re.MULTILINE)
+# tracks a participant may have open at once, each with its receiver and perhaps a privacy
+# pipeline: audio, video, and a video (or preview) still closing after its replacement came
+MAX_PUBLICATIONS_PER_PARTICIPANT = 3
+# what each kind of connection may carry
+PUBLISH_TRACKS = {"audio": 1, "video": 1}
+PREVIEW_TRACKS = {"video": 1}
 
 
 @dataclass
@@ -77,8 +84,11 @@ def _codecs(kind: str, names: Sequence[str]) -> list[Any]:
 
 def _pin_codecs(transceiver: Any) -> None:
     # both legs of a forwarded stream must use the same codec: VP8 and Opus everywhere
-    wanted = ("vp8", "rtx") if transceiver.kind == "video" else ("opus",)
-    transceiver.setCodecPreferences(_codecs(transceiver.kind, wanted))
+    transceiver.setCodecPreferences(_codecs(transceiver.kind, CODECS_KEPT[transceiver.kind]))
+
+
+def _discard(packet: Any, keyframe: bool) -> None:
+    """Where a refused track's frames go."""
 
 
 class Room:
@@ -107,6 +117,8 @@ class Room:
         self._media_workers = media_workers
         self._listeners: list[Listener] = []
         self._departed: dict[str, _Departed] = {}
+        # every publication not yet closed, by owner: the cap, and what leaving releases
+        self._open_publications: dict[str, set[Publication]] = {}
         self.created_at = clock()
         # the session's rules, when the wiring attaches them (see web.session_control)
         self.controller: Any = None
@@ -280,6 +292,9 @@ class Room:
                 held=dict(participant.held), profile=participant.profile,
             )
         await self._unpublish_all(participant, renegotiate=True)
+        # and whatever is still closing (a track replaced a moment ago)
+        for pub in list(self._open_publications.get(participant.id, ())):
+            await self._retire(participant, pub)
         await participant.aclose()
         if was is ParticipantState.ADMITTED:
             self.broadcast(
@@ -335,38 +350,43 @@ class Room:
     async def handle_preview_offer(self, participant: Participant, sdp: object) -> str:
         """Video from someone not yet admitted, processed and sent back to them alone, so they
         can see exactly what the group will see of them before they go in."""
-        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > MAX_SDP_BYTES:
-            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
         if participant.state is not ParticipantState.LOBBY:
             raise InvalidStateError(
                 f'Cannot preview in state "{participant.state.value}"', code="wrong_state"
             )
-        kinds = _MEDIA_LINE.findall(sdp)
-        if kinds != ["video"]:
-            raise ProtocolError("a preview carries exactly one video track", code="bad_sdp")
-        if loopback_only():
-            sdp = keep_loopback_candidates(sdp)
+        checked = check_offer(sdp, allowed=PREVIEW_TRACKS)
+        self._take_offer(participant)
+        # one preview at a time: the last one's connection, publication and pipeline go first
         await self._close_preview(participant)
+        if participant.closed or participant.state is not ParticipantState.LOBBY:
+            raise InvalidStateError("the preview is over: no longer waiting", code="wrong_state")
         pc = participant.preview_pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
 
         @pc.on("track")
         def on_track(track: Any) -> None:
-            receiver = next(
-                (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
-            )
-            if receiver is None or track.kind != "video":
+            receiver = _receiver_of(pc, track)
+            if receiver is None:
                 return
-            pub = Publication(
-                kind="video", owner_id=participant.id, receiver=receiver,
-                profile=participant.profile, transform_factory=self._transform_factory,
-                display_name=participant.display_name, on_event=self._on_privacy_event,
-                media_workers=self._media_workers,
-            )
+            if (participant.preview_pc is not pc or participant.preview_pub is not None
+                    or participant.state is not ParticipantState.LOBBY or track.kind != "video"):
+                # never a second preview track (the offer check already sees to it)
+                install_tap(receiver, _discard)
+                return
+            pub = self._open_publication(participant, receiver, "video", always_process=False)
+            if pub is None:
+                return
             participant.preview_pub = pub
             self._subscribe(participant, participant, pub, self_view=True)
             participant.request_renegotiation()
 
-        return await self._answer(pc, sdp)
+        async def undo() -> None:
+            if participant.preview_pc is pc:
+                await self._close_preview(participant)
+
+        answer = await self._answer(pc, checked, undo)
+        if participant.preview_pc is not pc:
+            raise InvalidStateError("the preview is over: no longer waiting", code="wrong_state")
+        return answer
 
     async def _close_preview(self, participant: Participant) -> None:
         pub, participant.preview_pub = participant.preview_pub, None
@@ -381,65 +401,81 @@ class Room:
 
     async def handle_publish_offer(self, participant: Participant, sdp: object) -> str:
         """The client's offer on its publisher connection; returns our answer."""
-        if not isinstance(sdp, str) or not sdp.strip():
-            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
-        if len(sdp) > MAX_SDP_BYTES:
-            raise ProtocolError("SDP too large", code="bad_sdp")
         if participant.state is not ParticipantState.ADMITTED:
             raise PermissionDenied(
                 f'Cannot accept a media offer in state "{participant.state.value}"',
                 code="not_admitted",
             )
-        kinds = _MEDIA_LINE.findall(sdp)
-        if not kinds:
-            raise ProtocolError("SDP has no media sections", code="bad_sdp")
-        for kind in set(kinds):
-            if kind in ("audio", "video"):
-                if kinds.count(kind) > 1:
-                    raise ProtocolError(f"at most one {kind} track may be published", code="bad_sdp")
-                participant.check_may_publish(kind)
-                if self.controller is not None:
-                    self.controller.check_publish(participant, kind)
-        if loopback_only():
-            sdp = keep_loopback_candidates(sdp)
         pc = participant.publisher_pc
+        existing = [(t.kind, t.mid) for t in pc.getTransceivers()] if pc is not None else []
+        checked = check_offer(sdp, allowed=PUBLISH_TRACKS, existing=existing)
+        for kind in sorted({m.kind for m in checked.media}):
+            participant.check_may_publish(kind)
+            if self.controller is not None:
+                self.controller.check_publish(participant, kind)
+        self._take_offer(participant)
         if pc is None:
             pc = participant.publisher_pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
             self._watch(participant, pc)
+            publisher_pc = pc
 
             @pc.on("track")
             def on_track(track: Any) -> None:
-                self._on_remote_track(participant, pc, track)
+                self._on_remote_track(participant, publisher_pc, track)
 
-        return await self._answer(pc, sdp)
+        async def undo() -> None:
+            # fail closed: a connection aiortc half-applied an offer to is not used again
+            if participant.publisher_pc is pc:
+                await self._unpublish_all(participant)
+                self.announce(participant)
 
-    async def _answer(self, pc: RTCPeerConnection, sdp: str) -> str:
+        answer = await self._answer(pc, checked, undo)
+        if participant.closed or participant.publisher_pc is not pc:
+            raise InvalidStateError("no longer publishing: the connection was closed",
+                                    code="wrong_state")
+        return answer
+
+    def _take_offer(self, participant: Participant) -> None:
+        if not participant.offer_budget.take():
+            raise ProtocolError("too many media offers; wait a moment", code="too_many_offers")
+
+    async def _answer(
+        self, pc: RTCPeerConnection, checked: CheckedSdp,
+        undo: Callable[[], Awaitable[None]],
+    ) -> str:
+        """Apply a checked offer and answer it; on any failure once applying has begun,
+        `undo` closes what aiortc may have half set up before the typed error goes out."""
         if pc.signalingState != "stable":
             raise InvalidStateError(
                 f'Cannot handle offer in signaling state "{pc.signalingState}"',
                 code="wrong_state",
             )
+        sdp = checked.sdp
+        if loopback_only():
+            sdp = keep_loopback_candidates(sdp)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                aiortc_compat.keep_codecs(transceiver, CODECS_KEPT[transceiver.kind])
+                wanted = REQUIRED_CODEC[transceiver.kind]
+                if wanted not in aiortc_compat.negotiated_codec_names(transceiver):
+                    raise ProtocolError(f"{transceiver.kind} must be offered as {wanted.upper()}",
+                                        code="codec_unsupported")
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
         except Exception as exc:
+            closed = pc.signalingState == "closed"
+            await undo()
+            if isinstance(exc, SfuError):
+                raise
+            if closed:
+                raise InvalidStateError("the connection closed while the offer was answered",
+                                        code="wrong_state") from None
             raise ProtocolError(f"SDP rejected: {_short(exc)}", code="bad_sdp") from None
-        for transceiver in pc.getTransceivers():
-            wanted = ("vp8", "rtx") if transceiver.kind == "video" else ("opus",)
-            transceiver._codecs = [
-                c for c in transceiver._codecs if c.mimeType.split("/")[1].lower() in wanted
-            ]
-            if not any(c.mimeType.split("/")[1].lower() != "rtx" for c in transceiver._codecs):
-                raise ProtocolError(
-                    f"{transceiver.kind} must be offered as {wanted[0].upper()}",
-                    code="codec_unsupported",
-                )
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
-        return pc.localDescription.sdp
+        return str(pc.localDescription.sdp)
 
     def handle_subscribe_answer(self, participant: Participant, sdp: object) -> None:
-        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > MAX_SDP_BYTES:
-            raise ProtocolError("field 'sdp' must be a non-empty string", code="bad_sdp")
+        sdp = canonical_sdp(sdp)
         if loopback_only():
             sdp = keep_loopback_candidates(sdp)
         participant.deliver_answer(sdp)
@@ -457,25 +493,22 @@ class Room:
                     await self.leave(participant.id, reason="connection_failed")
 
     def _on_remote_track(self, participant: Participant, pc: RTCPeerConnection, track: Any) -> None:
-        receiver = next(
-            (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
-        )
-        if receiver is None or track.kind not in ("audio", "video"):
+        receiver = _receiver_of(pc, track)
+        if receiver is None:
+            return
+        if (track.kind not in PUBLISH_TRACKS or participant.closed
+                or participant.publisher_pc is not pc
+                or participant.state is not ParticipantState.ADMITTED):
+            # left or sent to the lobby while the offer was applied: nothing is published
+            install_tap(receiver, _discard)
+            return
+        pub = self._open_publication(participant, receiver, track.kind,
+                                     always_process=self.policy.always_process)
+        if pub is None:
             return
         old = participant.publications.pop(track.kind, None)
         if old is not None:
             asyncio.ensure_future(self._retire(participant, old))
-        pub = Publication(
-            kind=track.kind,
-            owner_id=participant.id,
-            receiver=receiver,
-            profile=participant.profile,
-            transform_factory=self._transform_factory,
-            always_process=self.policy.always_process,
-            display_name=participant.display_name,
-            on_event=self._on_privacy_event,
-            media_workers=self._media_workers,
-        )
         pub.set_held(participant.held[track.kind] or self.paused)
         participant.publications[track.kind] = pub
         for other in self.admitted():
@@ -492,6 +525,36 @@ class Room:
         self._emit("track_published", participant_id=participant.id, kind=track.kind,
                    track_id=pub.id)
 
+    def _open_publication(
+        self, participant: Participant, receiver: Any, kind: str, *, always_process: bool,
+    ) -> Publication | None:
+        """A publication for a new remote track, or None when its owner already has as many
+        open as anyone may (each can hold a privacy pipeline in a worker every room shares)."""
+        owned = self._open_publications.setdefault(participant.id, set())
+        if len(owned) >= MAX_PUBLICATIONS_PER_PARTICIPANT:
+            # tapped all the same: aiortc's own decoder must not run on it either
+            install_tap(receiver, _discard)
+            participant.send({
+                "type": "error", "code": "too_many_tracks",
+                "message": f"at most {MAX_PUBLICATIONS_PER_PARTICIPANT} tracks at once; "
+                           "this one is ignored",
+            })
+            return None
+        pub = Publication(
+            kind="video" if kind == "video" else "audio",
+            owner_id=participant.id,
+            receiver=receiver,
+            profile=participant.profile,
+            transform_factory=self._transform_factory,
+            always_process=always_process,
+            display_name=participant.display_name,
+            on_event=self._on_privacy_event,
+            media_workers=self._media_workers,
+            on_refused=self._on_refused_video,
+        )
+        owned.add(pub)
+        return pub
+
     async def _retire(self, owner: Participant, pub: Publication) -> None:
         for other in self.participants.values():
             changed = False
@@ -501,9 +564,20 @@ class Room:
                     changed = True
             if changed:
                 other.request_renegotiation()
-        await pub.aclose()
+        try:
+            await pub.aclose()
+        finally:
+            owned = self._open_publications.get(pub.owner_id)
+            if owned is not None:
+                owned.discard(pub)
+                if not owned:
+                    del self._open_publications[pub.owner_id]
         if pub.kind == "video":
             self._rebalance_bitrates()
+
+    def open_publications(self, participant_id: str) -> int:
+        """Publications of this participant not yet closed (for health checks and tests)."""
+        return len(self._open_publications.get(participant_id, ()))
 
     def _rebalance_bitrates(self) -> None:
         """Pick the encode-once streams' layer for the room's gallery (see sfu/bitrate.py)."""
@@ -612,6 +686,17 @@ class Room:
                              f"{participant.display_name}'s video is paused: the privacy "
                              "filter could not run, so a placeholder is shown.")
 
+    def _on_refused_video(self, pub: Publication, reason: str) -> None:
+        participant = self.participants.get(pub.owner_id)
+        if participant is None:
+            return
+        participant.send({
+            "type": "error", "code": "video_refused",
+            "message": "your camera's picture size is outside what the server accepts "
+                       f"(at most {MAX_PICTURE_PIXELS} pixels, as in 1920x1088); "
+                       "it is not shown",
+        })
+
     def alert_hosts(self, kind: str, about: Participant, message: str) -> None:
         for host in self.admitted():
             if host.is_host and host is not about:
@@ -631,6 +716,10 @@ class Room:
         self.closed = True
         for pid in list(self.participants):
             await self.leave(pid, reason="room_closed")
+
+
+def _receiver_of(pc: RTCPeerConnection, track: Any) -> Any:
+    return next((t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None)
 
 
 def _short(exc: BaseException) -> str:

@@ -16,24 +16,13 @@ from typing import Any
 import av
 from aiortc import RTCRtpReceiver
 
+from .aiortc_compat import replace_decoder_queue
+from .vp8 import is_vp8_keyframe
+
 VIDEO_TIME_BASE = Fraction(1, 90000)
 AUDIO_TIME_BASE = Fraction(1, 48000)
 
 PacketSink = Callable[[av.Packet, bool], None]
-
-
-VP8_START_CODE = b"\x9d\x01\x2a"
-
-
-def is_vp8_keyframe(data: bytes) -> bool:
-    """RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame, and a key frame's tag is
-    followed by the start code 9d 01 2a.
-
-    The start code matters: after packet loss the receive buffer can hand on a frame that
-    begins mid-frame, and its first bit alone would call it a keyframe half the time; a
-    subscriber started on such a "keyframe" could decode nothing until the next real one.
-    """
-    return len(data) >= 10 and (data[0] & 0x01) == 0 and data[3:6] == VP8_START_CODE
 
 
 class PacketTap(queue.Queue[Any]):
@@ -72,11 +61,5 @@ class PacketTap(queue.Queue[Any]):
 def install_tap(receiver: RTCRtpReceiver, sink: PacketSink) -> PacketTap:
     """Replace the receiver's decoder queue; must run before the receiver starts."""
     tap = PacketTap(receiver.track.kind if receiver.track else "video", sink)
-    # name-mangled private attribute of RTCRtpReceiver (aiortc 1.16)
-    attr = "_RTCRtpReceiver__decoder_queue"
-    if not hasattr(receiver, attr):
-        raise RuntimeError("unsupported aiortc version: receiver has no decoder queue")
-    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
-        raise RuntimeError("receiver already started: tap must be installed on the track event")
-    setattr(receiver, attr, tap)
+    replace_decoder_queue(receiver, tap)
     return tap

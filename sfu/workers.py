@@ -64,7 +64,8 @@ STOP_TIMEOUT_S = 5.0
 QUICK_DEATH_S = 10.0
 MAX_QUICK_DEATHS = 3
 
-PacketEmit = Callable[[av.Packet, bool], None]
+# (packet, is a keyframe, epoch of the profile it was made under)
+PacketEmit = Callable[[av.Packet, bool, int], None]
 EventSink = Callable[[PrivacyEvent], None]
 
 
@@ -141,6 +142,11 @@ class RemoteProcessor:
         self.frames_out = 0
         self.dropped_packets = 0
 
+    @property
+    def epoch(self) -> int:
+        """The current profile's epoch: output tagged with another one is dropped."""
+        return self.spec.epoch
+
     # --- Publication side
     def submit(self, packet: av.Packet, keyframe: bool) -> None:
         if self.closed:
@@ -196,7 +202,7 @@ class RemoteProcessor:
             self._lost = False
             self._on_event(PrivacyEvent("recovered", f"{self.spec.display_name}: video restored"))
         self.frames_out += 1
-        self._emit(packet, keyframe)
+        self._emit(packet, keyframe, epoch)
 
     def on_source_keyframe(self) -> None:
         self._request_source_keyframe()

@@ -42,8 +42,10 @@ class ServerProcess:
 
 
 @contextlib.asynccontextmanager
-async def confide_server(data_dir: Path, *extra: str) -> AsyncIterator[ServerProcess]:
-    """`confide serve --dev` in a child process, stopped afterwards."""
+async def confide_server(data_dir: Path, *extra: str,
+                         env: dict[str, str] | None = None) -> AsyncIterator[ServerProcess]:
+    """`confide serve --dev` in a child process (with `env` added to its environment),
+    stopped afterwards."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     load_settings(data_dir)  # create the secrets before the child reads them
@@ -51,7 +53,8 @@ async def confide_server(data_dir: Path, *extra: str) -> AsyncIterator[ServerPro
     proc = subprocess.Popen(
         [sys.executable, "-m", "web.cli", "serve", "--dev", "--port", str(port),
          "--data-dir", str(data_dir), *extra],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     server = ServerProcess(proc, port, data_dir)
     try:

@@ -1,0 +1,76 @@
+"""What the server reads of a VP8 frame without decoding it: is it a keyframe, and how big.
+
+A member's keyframe may claim any picture size up to 16383x16383, and a decoder allocates
+what the header claims before it finds the data does not fit. So the size is read from the
+header (RFC 6386 §9.1) and checked before any decoder sees the frame.
+"""
+
+from __future__ import annotations
+
+VP8_START_CODE = b"\x9d\x01\x2a"
+# a keyframe's header: 3-byte frame tag, 3-byte start code, then 16-bit width and height
+# (14 bits of size, 2 of an upscaling hint the decoder does not act on)
+KEYFRAME_HEADER_BYTES = 10
+
+# the largest picture a member may send: 1080p (coded as 1920x1088) or its portrait turn.
+# A gallery tile is at most 640x480; anything bigger costs every later step for nothing
+MAX_PICTURE_PIXELS = 1920 * 1088
+MAX_PICTURE_SIDE = 4096
+# no camera sends less; below this the transforms' and encoder's odd-size paths are all
+# that a picture would exercise
+MIN_PICTURE_SIDE = 16
+
+
+def is_keyframe_tag(data: bytes) -> bool:
+    """Bit 0 of the frame tag is 0: the frame says it is a keyframe (true or not)."""
+    return len(data) >= 1 and (data[0] & 0x01) == 0
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame, and a key frame's tag is
+    followed by the start code 9d 01 2a.
+
+    The start code matters: after packet loss the receive buffer can hand on a frame that
+    begins mid-frame, and its first bit alone would call it a keyframe half the time; a
+    subscriber started on such a "keyframe" could decode nothing until the next real one.
+    """
+    return (
+        len(data) >= KEYFRAME_HEADER_BYTES
+        and is_keyframe_tag(data)
+        and data[3:6] == VP8_START_CODE
+    )
+
+
+def keyframe_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) a keyframe claims, or None for anything that is not one."""
+    if not is_vp8_keyframe(data):
+        return None
+    width = (data[6] | data[7] << 8) & 0x3FFF
+    height = (data[8] | data[9] << 8) & 0x3FFF
+    return width, height
+
+
+def size_allowed(width: int, height: int) -> bool:
+    """A picture size the server will decode or forward."""
+    return (
+        MIN_PICTURE_SIDE <= width <= MAX_PICTURE_SIDE
+        and MIN_PICTURE_SIDE <= height <= MAX_PICTURE_SIDE
+        and width * height <= MAX_PICTURE_PIXELS
+    )
+
+
+def check_frame(data: bytes) -> str | None:
+    """Why a frame must not reach a decoder, or None if it may: "picture_size" for a
+    keyframe whose size is out of bounds, "malformed" for one that is not a frame.
+
+    Only keyframes carry a size; an inter frame is judged by the keyframe it follows.
+    """
+    if not data:
+        return "malformed"
+    if not is_keyframe_tag(data):
+        return None
+    size = keyframe_size(data)
+    if size is None:
+        # says keyframe, has no start code: a decoder refuses it anyway
+        return "malformed"
+    return None if size_allowed(*size) else "picture_size"
