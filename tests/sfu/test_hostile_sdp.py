@@ -21,9 +21,6 @@ from session_rules.rules import GroupRules
 from sfu.grants import Permissions, mint_grant
 from sfu.ice import rtc_configuration
 from sfu.room import MAX_PUBLICATIONS_PER_PARTICIPANT, Room
-from web import keys
-from web.bot import Bot, ColorTrack, _vp8_only
-from web.session_control import SessionController
 from tests.support.hostile_media import (
     ANSWER,
     LINE_BREAKS,
@@ -33,6 +30,9 @@ from tests.support.hostile_media import (
     real_offer,
     split_sdp,
 )
+from web import keys
+from web.bot import Bot, ColorTrack, _vp8_only
+from web.session_control import SessionController
 
 
 async def _wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
