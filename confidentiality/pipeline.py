@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -109,10 +110,28 @@ class PrivacyPipeline:
             self._closed = True
             transform = self._transform
             self._transform = None
-        if transform is not None:
-            # graphs are closed in the thread that built them
-            self._executor.submit(transform.close)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+            load = self._load_future
+            pending = self._pending
+        if pending is not None:
+            pending.cancel()
+        if load is not None:
+            load.cancel()  # not started yet: nothing to release
+
+        def release() -> None:
+            # models preloaded for a track that never sent a frame were never adopted as
+            # `_transform`: close them too, or each such track leaves its graphs' threads
+            # and memory behind. The load ran before this (one thread, in order)
+            loaded = None
+            if load is not None and not load.cancelled():
+                with contextlib.suppress(Exception):
+                    loaded = load.result()
+            for item in {id(t): t for t in (transform, loaded) if t is not None}.values():
+                item.close()
+
+        # graphs are closed in the thread that built them; nothing queued is cancelled, so
+        # the release runs even while a load is still in progress
+        self._executor.submit(release)
+        self._executor.shutdown(wait=False)
 
     # --- frames -------------------------------------------------------------------------
 

@@ -113,6 +113,8 @@ def check_offer(
         where = f"media section {index}"
         if m.kind not in allowed:
             raise _refuse(f"{where}: {m.kind!r} media is not accepted here")
+        if not 0 <= m.port <= 65535:
+            raise _refuse(f"{where}: port {m.port} is out of range")
         mid = m.rtp.muxId
         if not mid:
             raise _refuse(f"{where}: no a=mid")

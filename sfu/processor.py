@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 # leaves subscribers frozen until the source's next keyframe (up to seconds). 150 packets is
 # about 2 s of a 640x480 source at 15 fps
 MAX_PENDING_PACKETS = 150
+# how long closing waits for the thread to finish the frame it is on
+STOP_TIMEOUT_S = 5.0
 
 
 class FrameTransform(Protocol):
@@ -189,7 +191,11 @@ class VideoProcessor:
 
     async def aclose(self) -> None:
         self.stop()
-        await asyncio.to_thread(self._thread.join, 5.0)
+        # polled rather than joined in an executor thread: a worker process closing many
+        # publications at once would otherwise keep a pool of idle threads for good
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         self._encoder.close()
 
     @property

@@ -13,7 +13,7 @@ from aiortc import RTCRtpReceiver
 
 from confidentiality.profiles import Profile
 
-from . import aiortc_compat, vp8
+from . import aiortc_compat, heap, vp8
 from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
 from .processor import FrameTransform, PassThrough, VideoProcessor
@@ -284,6 +284,9 @@ class Publication:
         if self._processor is not None:
             processor, self._processor = self._processor, None
             await processor.aclose()
+            if isinstance(processor, VideoProcessor):
+                # in this process: what its pipeline frees goes back to the OS
+                heap.trim_soon(self._loop)
 
 
 def _log_task_error(task: asyncio.Future[None]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from confidentiality.profiles import Profile
 
+from . import heap
 from .processor import FrameTransform, VideoProcessor
 from .workers import (
     CLOSE,
@@ -153,6 +154,8 @@ async def serve(sock: socket.socket, factory: Factory) -> None:
                 task = asyncio.ensure_future(pub.processor.aclose())
                 closing.add(task)
                 task.add_done_callback(closing.discard)
+                # what the pipeline frees goes back to the OS, not to this process's arenas
+                task.add_done_callback(lambda _: heap.trim_soon(loop))
         except Exception:  # one bad message must not stop the other publications
             logger.exception("media worker: message %d for %d failed", kind, handle)
     for pub in pubs.values():

@@ -59,6 +59,7 @@ MAX_BUFFERED_BYTES = 2 * 1024 * 1024
 # the transform factory the workers build, as "module:callable" (importable in the worker)
 DEFAULT_FACTORY = "sfu.publication:pass_through_factory"
 STOP_TIMEOUT_S = 5.0
+WORKER_MALLOC_ARENAS = 2
 # a worker that dies this soon after starting, this many times running, is not restarted
 # again (a broken install would otherwise restart forever); its publications stay paused
 QUICK_DEATH_S = 10.0
@@ -248,6 +249,11 @@ class _Worker:
         """Spawn the process now (synchronous: callers need not wait for it to import)."""
         parent, child = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # few malloc arenas: glibc gives each new thread an arena of its own (up to 8 a core)
+        # and keeps what it freed there. Pipelines come and go with their threads, so a
+        # worker grew ~+15 % (262 -> 303 MiB over 160 pipelines) where with two arenas it
+        # stays flat (186 -> 194 MiB). An operator's own setting wins
+        env.setdefault("MALLOC_ARENA_MAX", str(WORKER_MALLOC_ARENAS))
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "sfu.worker_main", "--fd", str(child.fileno()),

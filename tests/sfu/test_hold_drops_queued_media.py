@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from sfu.fanout import AUDIO_QUEUE_FRAMES
 from web import keys
 from web.bot import Bot, ColorTrack, ToneTrack
@@ -41,7 +43,8 @@ class SlowToAnswer(Bot):
         task.add_done_callback(self._tasks.discard)
 
 
-async def test_no_queued_audio_goes_out_once_the_host_mutes(server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("hold", ["host_mutes", "someone_came_in", "host_pauses"])
+async def test_no_queued_audio_goes_out_once_a_hold_starts(server, hold: str) -> None:  # type: ignore[no-untyped-def]
     host = SlowToAnswer(server.link("h", "Clinician", role="host"), publish=False)
     member = Bot(server.link("h", "Robin"), audio=ToneTrack(), video=ColorTrack("red"))
     await host.connect()
@@ -54,21 +57,28 @@ async def test_no_queued_audio_goes_out_once_the_host_mutes(server) -> None:  # 
                     if s.publisher_id == pid and s.transceiver.kind == "audio")
         # the member's audio fills the host's slot while its connection is not up yet
         await _wait_for(lambda: len(slot.track._queue) == AUDIO_QUEUE_FRAMES)  # noqa: SLF001
-        await host.send({"type": "command", "name": "mute", "target": pid, "id": "m"})
-        await _wait_for(lambda: any(m.get("ref") == "m" for m in host.messages))
-        assert next(m for m in host.messages if m.get("ref") == "m")["type"] == "ok"
+        sender, command = {
+            "host_mutes": (host, {"name": "mute", "target": pid}),
+            "someone_came_in": (member, {"name": "someone_came_in"}),
+            "host_pauses": (host, {"name": "pause"}),
+        }[hold]
+        await sender.send({"type": "command", **command, "id": "hold"})
+        await _wait_for(lambda: any(m.get("ref") == "hold" for m in sender.messages))
+        assert next(m for m in sender.messages if m.get("ref") == "hold")["type"] == "ok"
         # the hold took effect: nothing of the member's speech is left to be sent
         assert len(slot.track._queue) == 0  # noqa: SLF001
         sent_at_hold = slot.track.packets_sent
         host.release.set()
-        # the host's connection comes up and carries the member's video...
-        await _wait_for(lambda: pid in host.peers and host.peers[pid].video_frames > 10, 30)
-        await asyncio.sleep(1.0)
+        # the host's connection comes up (and carries the member's video, unless held too)...
+        await _wait_for(lambda: host.sub_pc is not None
+                        and host.sub_pc.connectionState == "connected", 30)
+        if hold == "host_mutes":
+            await _wait_for(lambda: pid in host.peers and host.peers[pid].video_frames > 10, 30)
+        await asyncio.sleep(1.5)
         # ...but not one audio packet of the held track, then or since
         assert slot.track.packets_sent - sent_at_hold <= 1
-        assert host.peers[pid].audio_frames <= 1
+        assert pid not in host.peers or host.peers[pid].audio_frames <= 1
         assert not host.errors and not member.errors
     finally:
         await member.leave()
         await host.leave()
-

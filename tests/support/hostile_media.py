@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -435,6 +436,11 @@ class ProcessFigures:
     rss_bytes: int
     worker_pids: tuple[int, ...]
     by_process: tuple[tuple[str, int, int], ...]  # (name, threads, rss)
+    # thread names (Linux: /proc/PID/task/*/comm) over all the processes, to show what grew
+    thread_names: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def threads_gained(self, since: ProcessFigures) -> dict[str, int]:
+        return {k: v for k, v in (self.thread_names - since.thread_names).items() if v}
 
     @property
     def rss_mib(self) -> float:
@@ -454,8 +460,13 @@ def measure(server_pid: int) -> ProcessFigures:
         with contextlib.suppress(psutil.Error):
             rows.append((f"worker {child.pid}", child.num_threads(), child.memory_info().rss))
             workers.append(child.pid)
+    names: collections.Counter[str] = collections.Counter()
+    for pid in (server_pid, *workers):
+        for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+            with contextlib.suppress(OSError):
+                names[comm.read_text().strip()] += 1
     return ProcessFigures(sum(r[1] for r in rows), sum(r[2] for r in rows), tuple(workers),
-                          tuple(rows))
+                          tuple(rows), names)
 
 
 class WitnessWatch:
@@ -572,12 +583,12 @@ class HostileDriver:
                 await self.host.send({"type": "command", "name": "send_to_lobby",
                                       "target": client.me["id"]})
                 await client.wait_for(lambda m: m.get("type") == "sent_to_lobby")
-            if rng.random() < 0.5:
+            if self._member % 2 == 0:
                 # frames first, then offers against the live connection (renegotiations)
-                budget -= await self._hostile_video(client, path, min(budget, rng.randint(20, 90)))
-                offers = rng.randint(0, 4)
+                budget -= await self._hostile_video(client, path, min(budget, rng.randint(20, 60)))
+                offers = rng.randint(0, 6)
             else:
-                offers = rng.randint(4, 24)
+                offers = rng.randint(10, 40)
             for _ in range(min(budget, offers)):
                 await self._offer(client, path)
                 budget -= 1
@@ -639,3 +650,133 @@ class HostileDriver:
             if msg.get("type") == "error" and msg.get("code") == "internal_error":
                 self._note(f"internal error: {msg}")
         return 1 + sent
+
+
+# --- a whole run: a witness pair, hostile members, figures before and after ----------------
+@dataclass
+class LoadResult:
+    report: FuzzReport
+    baseline: ProcessFigures
+    after: ProcessFigures
+    settled_s: float
+    elapsed_s: float
+    witness_fps: float
+    witness_longest_gap_s: float
+    witness_fps_before: float
+    worker_pids_before: tuple[int, ...]
+    witness_errors: list[dict[str, Any]]
+
+    def growth(self) -> tuple[float, float]:
+        """(threads, RSS) after / baseline - 1."""
+        return (self.after.threads / self.baseline.threads - 1,
+                self.after.rss_bytes / self.baseline.rss_bytes - 1)
+
+    def lines(self) -> list[str]:
+        threads, rss = self.growth()
+        r = self.report
+        return [
+            f"hostile inputs: {r.inputs} ({r.sdp_inputs} offers, {r.vp8_frames} VP8 frames) "
+            f"from {r.members} members in {self.elapsed_s:.0f} s",
+            "offer outcomes: " + ", ".join(f"{k} {v}" for k, v in r.outcomes.most_common()),
+            "offer kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(r.kinds.items())),
+            "frame kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(r.frame_kinds.items())),
+            f"video_refused notices: {r.video_refused_notices}",
+            f"baseline: {self.baseline.describe()}",
+            f"after:    {self.after.describe()} (settled in {self.settled_s:.1f} s)",
+            f"growth: threads {threads:+.1%}, RSS {rss:+.1%}"
+            + (f" (threads gained: {gained})" if (gained := self.after.threads_gained(
+                self.baseline)) else ""),
+            f"witness: {self.witness_fps_before:.1f} fps before, {self.witness_fps:.1f} fps "
+            f"during, longest gap {self.witness_longest_gap_s:.2f} s",
+            f"unexpected: {len(r.unexpected)}" + "".join(f"\n  {u}" for u in r.unexpected[:20]),
+        ]
+
+
+# long enough for the last pipelines to close and their memory to be trimmed (sfu/heap.py)
+SETTLE_MIN_S = 5.0
+
+
+async def _settle(measure_now: Callable[[], ProcessFigures], baseline: ProcessFigures,
+                  bound: float, timeout_s: float) -> tuple[ProcessFigures, float]:
+    """Figures once threads and RSS are back within `bound` of baseline (or at timeout),
+    measured no sooner than `SETTLE_MIN_S` after everyone left."""
+    started = time.monotonic()
+    await asyncio.sleep(SETTLE_MIN_S)
+    while True:
+        now = measure_now()
+        ok = (now.threads <= baseline.threads * (1 + bound)
+              and now.rss_bytes <= baseline.rss_bytes * (1 + bound))
+        if ok or time.monotonic() - started > timeout_s:
+            return now, time.monotonic() - started
+        await asyncio.sleep(1.0)
+
+
+async def hostile_load(base_url: str, grant_secret: str, server_pid: int, *, inputs: int,
+                       warmup: int, seed: int = 1, bound: float = 0.10,
+                       progress: Callable[[str], None] | None = None) -> LoadResult:
+    """A witness pair streams (a blurred member, the host watching) while `inputs` hostile
+    inputs arrive; threads and RSS of the server and its workers before and after."""
+    say = progress or (lambda line: None)
+    room = "hostile"
+    witness = Bot(_link(base_url, grant_secret, "Robin", profile=Profile.BLUR),
+                  video=_witness_video())
+    host = Bot(_link(base_url, grant_secret, "Clinician", role="host"), publish=False,
+               decode_video=False)
+    await witness.connect()
+    await host.connect()
+    try:
+        wid = witness.me["id"]
+        deadline = time.monotonic() + 60
+        while not (wid in host.peers and host.peers[wid].video_frames > 15):
+            assert time.monotonic() < deadline, "the witness pair never streamed"
+            await asyncio.sleep(0.1)
+        before = WitnessWatch(host, wid)
+        before.start()
+        driver = HostileDriver(base_url, grant_secret, room, host, seed=seed)
+        await driver.prepare()
+        say(f"warm-up: {warmup} hostile inputs")
+        await driver.run(warmup)
+        await _wait_alone(host, wid)
+        await asyncio.sleep(3.0)
+        await before.stop()
+        baseline = measure(server_pid)
+        say(f"baseline: {baseline.describe()}")
+        warm = driver.report
+        driver.report = FuzzReport()
+        watch = WitnessWatch(host, wid)
+        watch.start()
+        started = time.monotonic()
+        while driver.report.inputs < inputs:
+            await driver.member(inputs - driver.report.inputs)
+            if driver.report.members % 10 == 0:
+                say(f"{driver.report.inputs} inputs, witness longest gap "
+                    f"{watch.longest_gap_s:.2f} s")
+        elapsed = time.monotonic() - started
+        await _wait_alone(host, wid)
+        after, settled = await _settle(lambda: measure(server_pid), baseline, bound, 60.0)
+        await watch.stop()
+        driver.report.unexpected[:0] = warm.unexpected
+        return LoadResult(driver.report, baseline, after, settled, elapsed, watch.fps,
+                          watch.longest_gap_s, before.fps, baseline.worker_pids,
+                          witness.errors + host.errors)
+    finally:
+        await witness.leave()
+        await host.leave()
+
+
+def _link(base_url: str, secret: str, name: str, **kw: Any) -> str:
+    return f"{base_url}/room#grant=" + mint_grant(secret, room="hostile", display_name=name, **kw)
+
+
+def _witness_video() -> MediaStreamTrack:
+    from web.bot import ColorTrack
+
+    return ColorTrack("red")
+
+
+async def _wait_alone(host: Bot, witness_id: str, timeout_s: float = 60.0) -> None:
+    """Until the host sees nobody but the witness (every hostile member has gone)."""
+    deadline = time.monotonic() + timeout_s
+    while set(host.participants) != {witness_id}:
+        assert time.monotonic() < deadline, f"still in the room: {set(host.participants)}"
+        await asyncio.sleep(0.2)
