@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything Confide needs on a fresh Debian machine with Python 3.11.
-#   scripts/setup.sh          the service (Python venv in .venv)
-#   scripts/setup.sh --test   also Debian Chromium, PostgreSQL and Redis for the test suite
+#   scripts/setup.sh          the service (Python venv in .venv; runtime dependencies only)
+#   scripts/setup.sh --test   also the test and lint tools, and Debian Chromium, PostgreSQL,
+#                             Redis, nginx and coturn for the test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ if [ "$want_test" = 1 ]; then
     command -v chromium >/dev/null || apt_pkgs+=(chromium chromium-driver)
     command -v redis-server >/dev/null || apt_pkgs+=(redis-server)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)
+    # nginx's stream module: the deploy guide routes TURN over TLS on 443 by SNI
+    [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || apt_pkgs+=(libnginx-mod-stream)
+    command -v turnserver >/dev/null || apt_pkgs+=(coturn)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -26,9 +31,11 @@ command -v "$PY" >/dev/null || PY=python3
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-stamp=.venv/.confide-installed
+# the service needs only its runtime dependencies; the tests add their tools
+if [ "$want_test" = 1 ]; then target=".[dev]"; stamp=.venv/.confide-installed-dev
+else target="."; stamp=.venv/.confide-installed; fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+    .venv/bin/python -m pip install -q -c constraints.txt -e "$target"
     touch "$stamp"
 fi

@@ -13,8 +13,6 @@ from confidentiality.profiles import Profile
 
 from .settings import Settings, load_settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
@@ -96,10 +94,16 @@ def _bot(args: argparse.Namespace) -> int:
 def _hazards(args: argparse.Namespace) -> int:
     from . import hazards_cmd
 
+    record = Path(args.record) if getattr(args, "record", None) else None
+    if args.hazards_command == "record":
+        return hazards_cmd.record(
+            Path(args.junit), out=Path(args.out) if args.out else None,
+            repo_root=Path(args.repo_root).resolve(), commit=args.commit,
+        )
     path = Path(args.path) if getattr(args, "path", None) else None
     if args.hazards_command == "check":
-        return hazards_cmd.check(path, repo_root=REPO_ROOT)
-    return hazards_cmd.evidence(path, repo_root=REPO_ROOT)
+        return hazards_cmd.check(path, record=record)
+    return hazards_cmd.evidence(path, record=record)
 
 
 def _create_user(args: argparse.Namespace) -> int:
@@ -162,10 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     hazards = sub.add_parser("hazards", help="the clinical safety hazard log")
     hsub = hazards.add_subparsers(dest="hazards_command", required=True)
-    check = hsub.add_parser("check", help="validate hazard_log.md")
+    check = hsub.add_parser(
+        "check", help="validate hazard_log.md (ratings, acceptances, cited tests exist)"
+    )
     check.add_argument("path", nargs="?")
-    ev = hsub.add_parser("evidence", help="run the tests each control names")
+    check.add_argument("--record", default=None, help="the evidence record to check against")
+    ev = hsub.add_parser("evidence", help="each cited test's outcome in the evidence record")
     ev.add_argument("path", nargs="?")
+    ev.add_argument("--record", default=None, help="the evidence record (default: shipped)")
+    rec = hsub.add_parser("record", help="make the evidence record from a JUnit XML report (CI)")
+    rec.add_argument("junit")
+    rec.add_argument("--out", default=None, help="default: the package's shipped record")
+    rec.add_argument("--repo-root", default=".", help="the checkout the tests ran in")
+    rec.add_argument("--commit", default=None, help="default: the checkout's git commit")
     hazards.set_defaults(func=_hazards)
 
     admin = sub.add_parser("admin", help="administration")

@@ -1,122 +1,122 @@
-"""`confide hazards check` and `confide hazards evidence`: the hazard log against the suite."""
+"""`confide hazards check | evidence | record`: the hazard log against the suite's evidence.
+
+None of these runs a test. `check` finds the cited tests in a checkout's test files, or in
+the evidence record an installed package carries; `record` is what CI runs after the suite
+to turn its JUnit XML into that record; `evidence` prints the record per control.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 
-from session_rules.hazard_log import (
-    HazardLog,
-    LogIssue,
-    check_evidence,
-    content_hash,
-    parse_hazard_log,
-)
+from session_rules.hazard_log import content_hash
 
-LOG_NAME = "hazard_log.md"
+from .safety.config import RECORD_NAME, SHIPPED_DIR, SafetyConfig, load_config
+from .safety.errors import EvidenceRecordError, HazardLogUnreadable
+from .safety.evidence import control_status, from_junit, git_commit, write_record
+from .safety.logfile import LogSnapshot, read_log, snapshot
 
 
-def _pytest(args: list[str], repo_root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=repo_root, capture_output=True, text=True, check=False,
+def _config(path: Path | None, repo_root: Path | None, record: Path | None) -> SafetyConfig:
+    base = load_config()
+    return SafetyConfig(
+        log_path=path if path is not None else (
+            repo_root / "hazard_log.md" if repo_root is not None else base.log_path
+        ),
+        repo_root=repo_root if repo_root is not None else base.repo_root,
+        evidence_path=record if record is not None else base.evidence_path,
+        questions=base.questions,
     )
 
 
-def collect_test_ids(files: Iterable[str], *, repo_root: Path) -> set[str]:
-    """Node ids pytest collects from `files` (only those, to stay fast)."""
-    present = sorted(f for f in files if (repo_root / f).is_file())
-    if not present:
-        return set()
-    done = _pytest(["--collect-only", "-q", *present], repo_root)
-    return {line.strip() for line in done.stdout.splitlines() if "::" in line}
-
-
-def _load(path: Path | None, repo_root: Path) -> tuple[Path, bytes, HazardLog] | None:
-    log_path = path if path is not None else repo_root / LOG_NAME
+def _snapshot(config: SafetyConfig) -> LogSnapshot | None:
     try:
-        data = log_path.read_bytes()
-        text = data.decode("utf-8")
-    except OSError as exc:
-        print(f"{log_path}: cannot read: {exc.strerror}")
+        return snapshot(config)
+    except HazardLogUnreadable as exc:
+        print(f"{config.log_path}: {exc.message}")
         return None
-    except UnicodeDecodeError:
-        print(f"{log_path}: not UTF-8 text")
-        return None
-    return log_path, data, parse_hazard_log(text)
 
 
-def check(path: Path | None = None, *, repo_root: Path) -> int:
+def _where(config: SafetyConfig, snap: LogSnapshot) -> str:
+    if config.repo_root is not None:
+        return f"cited tests found in {config.repo_root / 'tests'}"
+    if snap.record is not None:
+        return (f"cited tests found in the evidence record of {snap.record.commit[:12]} "
+                f"({snap.record.created_at})")
+    return "no evidence record"
+
+
+def check(
+    path: Path | None = None, *, repo_root: Path | None = None, record: Path | None = None
+) -> int:
     """Check the log: parse, ratings, acceptances, and that every evidence test exists."""
-    loaded = _load(path, repo_root)
-    if loaded is None:
+    config = _config(path, repo_root, record)
+    snap = _snapshot(config)
+    if snap is None:
         return 2
-    log_path, data, log = loaded
-    missing_files = [
-        LogIssue(ev.line, f"{h.id}: evidence names a test file that does not exist: {ev.ref}")
-        for h in log.hazards for c in h.controls for ev in c.evidence
-        if ev.kind == "test" and not (repo_root / ev.ref.split("::", 1)[0]).is_file()
-    ]
-    missing_lines = {i.line for i in missing_files}
-    existing = collect_test_ids(log.test_files(), repo_root=repo_root)
-    evidence = [i for i in check_evidence(log, existing) if i.line not in missing_lines]
-    issues = sorted([*log.issues, *missing_files, *evidence], key=lambda i: i.line)
-    for issue in issues:
-        print(f"{log_path.name}:{issue.line}: {issue.message}")
-    if issues:
-        print(f"hazard log has {len(issues)} problem(s)")
+    for issue in snap.log.issues:
+        print(f"{snap.name}:{issue.line}: {issue.message}")
+    print(_where(config, snap))
+    if snap.log.issues:
+        print(f"hazard log has {len(snap.log.issues)} problem(s)")
         return 1
-    print(f"hazard log OK: {len(log.hazards)} hazards, hash {content_hash(data)}")
+    print(f"hazard log OK: {len(snap.log.hazards)} hazards, hash {snap.hash}")
     return 0
 
 
-def evidence(path: Path | None = None, *, repo_root: Path) -> int:
-    """Run every test named as evidence and report pass/fail per control."""
-    loaded = _load(path, repo_root)
-    if loaded is None:
+def evidence(
+    path: Path | None = None, *, repo_root: Path | None = None, record: Path | None = None
+) -> int:
+    """Print each cited test's outcome in the evidence record; 1 when any is not a pass."""
+    config = _config(path, repo_root, record)
+    snap = _snapshot(config)
+    if snap is None:
         return 2
-    _, _, log = loaded
-    ids = sorted(log.test_ids())
-    failed: set[str] = set()
-    if ids:
-        present = [i for i in ids if (repo_root / i.split("::", 1)[0]).is_file()]
-        # one missing id would make pytest run nothing at all: run only the ones that exist
-        collected = collect_test_ids({i.split("::", 1)[0] for i in present}, repo_root=repo_root)
-        known = collected | {c.split("[", 1)[0] for c in collected}
-        present = [i for i in present if i in known]
-        failed |= set(ids) - set(present)
-        if present:
-            done = _pytest(["-q", "-rA", *present], repo_root)
-            outcome = _outcomes(done.stdout)
-            for node in present:
-                if outcome.get(node) != "PASSED":
-                    failed.add(node)
+    if snap.record is None:
+        print(f"no usable evidence record: {snap.record_error}")
+        return 2
+    rec = snap.record
+    print(f"evidence record: commit {rec.commit}, {rec.created_at}, hash {rec.record_hash}")
+    if rec.hazard_log_hash != snap.hash:
+        print("note: the record was made against another version of the hazard log")
     bad = 0
-    for hazard in log.hazards:
-        for control in hazard.controls:
-            for ev in control.evidence:
-                if ev.kind == "procedure":
-                    print(f"{hazard.id}  procedure  {ev.ref}")
-                    continue
-                ok = ev.ref not in failed
-                bad += not ok
-                print(f"{hazard.id}  {'pass' if ok else 'FAIL'}  {ev.ref}")
-    print(f"evidence: {len(ids) - len(failed & set(ids))} of {len(ids)} tests pass")
+    cited = 0
+    for control in control_status(snap.log, rec):
+        for ev in control["evidence"]:
+            status = ev["status"]
+            word = status if status in ("pass", "procedure") else status.upper()
+            if ev["kind"] == "test":
+                cited += 1
+                bad += ev["status"] != "pass"
+            print(f"{control['hazard_id']}  {word}  {ev['ref']}")
+    print(f"evidence: {cited - bad} of {cited} cited tests passed")
     return 1 if bad else 0
 
 
-def _outcomes(stdout: str) -> dict[str, str]:
-    # "-rA" prints one "PASSED node" / "FAILED node - reason" line per test
-    out: dict[str, str] = {}
-    for line in stdout.splitlines():
-        word, _, rest = line.partition(" ")
-        if word in ("PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS") and "::" in rest:
-            node = rest.split(" - ", 1)[0].strip()
-            out[node] = word
-            # a parametrised test passes as a whole only if every case passed
-            base = node.split("[", 1)[0]
-            if base != node and out.get(base, "PASSED") == "PASSED":
-                out[base] = word
-    return out
+def record(
+    junit: Path, *, out: Path | None = None, repo_root: Path, commit: str | None = None
+) -> int:
+    """Turn a JUnit XML report into the evidence record the service ships and shows."""
+    target = out if out is not None else SHIPPED_DIR / RECORD_NAME
+    try:
+        xml = junit.read_bytes()
+    except OSError as exc:
+        print(f"{junit}: cannot read: {exc.strerror}")
+        return 2
+    try:
+        log_hash: str | None = content_hash(read_log(repo_root / "hazard_log.md")[0])
+    except HazardLogUnreadable:
+        log_hash = None
+    try:
+        made = from_junit(
+            xml, repo_root=repo_root, commit=commit or git_commit(repo_root),
+            hazard_log_hash=log_hash,
+        )
+    except EvidenceRecordError as exc:
+        print(f"{junit}: {exc.message}")
+        return 2
+    write_record(made, target)
+    counts = ", ".join(f"{n} {o}" for o, n in made.summary().items())
+    print(f"evidence record {target}: {len(made.results)} tests ({counts}), "
+          f"hash {made.record_hash}")
+    return 0

@@ -1,14 +1,21 @@
-"""`confide hazards check` / `evidence` on the real log and on small logs in a temp repo."""
+"""`confide hazards check | evidence | record` on the real log and on small logs in a temp
+repo; none of them runs a test."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from session_rules.hazard_log import content_hash, parse_hazard_log
-from web.hazards_cmd import check, evidence
+from web.hazards_cmd import check, evidence, record
+from web.safety.errors import EvidenceRecordError
+from web.safety.evidence import load_record
+from web.safety.logfile import check_text
 
 from .test_hazard_log import GOOD
 
@@ -29,7 +36,7 @@ def test_the_real_hazard_log_passes_check(capsys: pytest.CaptureFixture[str]) ->
 
 
 def _repo(tmp_path: Path, log: str) -> Path:
-    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests").mkdir(parents=True)
     (tmp_path / "tests" / "test_x.py").write_text(textwrap.dedent("""\
         import pytest
 
@@ -71,19 +78,77 @@ def test_check_of_unreadable_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "cannot read" in capsys.readouterr().out
 
 
+def _junit(root: Path, tmp_path: Path) -> Path:
+    """What CI does: run the suite (here the temp repo's tests) with a JUnit XML report."""
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"--junitxml={junit}", "tests/test_x.py"],
+        cwd=root, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert done.returncode == 1, done.stdout  # test_broken fails, as it should
+    return junit
+
+
 @pytest.mark.parametrize(
     ("test_id", "code", "word"),
     [("tests/test_x.py::test_checklist", 0, "pass"),
      ("tests/test_x.py::test_cases", 0, "pass"),
      ("tests/test_x.py::test_broken", 1, "FAIL")],
 )
-def test_evidence_runs_the_tests_and_reports_per_control(
+def test_evidence_reports_the_record_per_control(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], test_id: str, code: int, word: str
 ) -> None:
-    root = _repo(tmp_path, GOOD.replace("tests/rules/test_x.py::test_checklist", test_id))
+    root = _repo(tmp_path / "repo", GOOD.replace("tests/rules/test_x.py::test_checklist", test_id))
     assert check(repo_root=root) == 0
+    record_path = tmp_path / "record.json"
+    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="abc123") == 0
     capsys.readouterr()
-    assert evidence(repo_root=root) == code
+    assert evidence(repo_root=root, record=record_path) == code
     out = capsys.readouterr().out
+    assert "evidence record: commit abc123" in out
     assert f"HAZ-001  {word}  {test_id}" in out
     assert "HAZ-001  procedure  pre-group confidentiality conversation" in out
+
+
+def test_the_record_holds_each_outcome_and_refuses_tampering(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "repo", GOOD)
+    record_path = tmp_path / "record.json"
+    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="c1") == 0
+    made = load_record(record_path)
+    assert made.results == {
+        "tests/test_x.py::test_checklist": "passed",
+        "tests/test_x.py::test_broken": "failed",
+        "tests/test_x.py::test_cases[1]": "passed",
+        "tests/test_x.py::test_cases[2]": "passed",
+    }
+    assert made.hazard_log_hash == content_hash((root / "hazard_log.md").read_bytes())
+    assert made.outcome("tests/test_x.py::test_cases") == "passed"
+    assert made.outcome("tests/test_x.py::test_gone") is None
+    data = json.loads(record_path.read_text())
+    data["results"]["tests/test_x.py::test_broken"] = "passed"
+    record_path.write_text(json.dumps(data))
+    with pytest.raises(EvidenceRecordError, match="does not match its hash"):
+        load_record(record_path)
+
+
+def test_without_a_tests_tree_the_cited_tests_are_found_in_the_record(tmp_path: Path) -> None:
+    # an installed package: no tests/ beside the code, only the record CI made
+    root = _repo(tmp_path / "repo", GOOD.replace(
+        "tests/rules/test_x.py::test_checklist", "tests/test_x.py::test_checklist"))
+    record_path = tmp_path / "record.json"
+    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="c1") == 0
+    text = (root / "hazard_log.md").read_text()
+    made = load_record(record_path)
+    snap = check_text(text, text.encode(), name="hazard_log.md", repo_root=None, record=made)
+    assert snap.log.ok, snap.issues_json()
+    gone = text.replace("tests/test_x.py::test_checklist", "tests/test_x.py::test_gone")
+    snap = check_text(gone, gone.encode(), name="hazard_log.md", repo_root=None, record=made)
+    assert [i["message"] for i in snap.issues_json()] == [
+        "HAZ-001: evidence names a test the evidence record does not hold: "
+        "tests/test_x.py::test_gone"]
+    snap = check_text(text, text.encode(), name="hazard_log.md", repo_root=None, record=None,
+                      record_error="no evidence record")
+    assert [i["message"] for i in snap.issues_json()] == [
+        "HAZ-001: cannot confirm that tests/test_x.py::test_checklist exists: "
+        "no evidence record"]

@@ -89,7 +89,9 @@ async def make_api(
     """Build the app on a database URL (SQLite by default) with a copy of the repo's log."""
     count = 0
 
-    async def build(database_url: str = "", log_text: str | None = None) -> SafetyApi:
+    async def build(
+        database_url: str = "", log_text: str | None = None, evidence_path: Path | None = None
+    ) -> SafetyApi:
         nonlocal count
         count += 1
         root = tmp_path / f"app{count}"
@@ -106,8 +108,13 @@ async def make_api(
         )
         app = web.Application()
         setup_control_plane(app, settings)
-        # the evidence the log names is in this repository's tests/
-        app[SAFETY_CONFIG] = SafetyConfig(log_path=log_path, repo_root=REPO_ROOT)
+        # the evidence the log names is in this repository's tests/; the evidence record is
+        # the test's own (none unless given)
+        app[SAFETY_CONFIG] = SafetyConfig(
+            log_path=log_path,
+            repo_root=REPO_ROOT,
+            evidence_path=evidence_path or root / "no-evidence-record.json",
+        )
         app[keys.STORE].clock = clock
         client = await aiohttp_client(app)
         return SafetyApi(client, app, log_path)

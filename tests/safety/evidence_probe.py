@@ -1,7 +1,7 @@
-"""Evidence the service's evidence-run test cites: passes or fails on demand.
+"""Evidence the evidence-record test cites: passes or fails on demand.
 
-Not collected in a normal run (the name has no test_ prefix); `confide hazards evidence` runs
-it by node id, and the test sets CONFIDE_EVIDENCE_PROBE in the server's environment.
+Not collected in a normal run (the name has no test_ prefix); the test runs this file with a
+JUnit report, CONFIDE_EVIDENCE_PROBE set, and makes an evidence record of it as CI does.
 """
 
 from __future__ import annotations

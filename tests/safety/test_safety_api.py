@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +19,8 @@ from web.cli import main as confide
 from web.control import hooks
 
 from .conftest import MakeApi, SafetyApi
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HAZARD = """## {hid}: {title}
 - description: d
@@ -338,40 +345,51 @@ async def test_incidents_recorded_by_the_hook_are_listed_filtered_and_exported(
     assert getattr(bad.value, "code", "") == "unknown_incident_kind"
 
 
-PROBE_PASS = "tests/safety/evidence_probe.py::test_probe_passes"
-PROBE_FAIL = "tests/safety/evidence_probe.py::test_probe_fails_on_demand"
+PROBE_FILE = "tests/safety/evidence_probe.py"
+PROBE_PASS = PROBE_FILE + "::test_probe_passes"
+PROBE_FAIL = PROBE_FILE + "::test_probe_fails_on_demand"
 
 
-async def test_evidence_run_records_pass_and_fail_per_control(
-    make_api: MakeApi, monkeypatch: pytest.MonkeyPatch
+async def test_evidence_shows_the_record_ci_made_per_control(
+    make_api: MakeApi, tmp_path: Path
 ) -> None:
-    # the run's child process inherits this: one cited test fails, the other passes
-    monkeypatch.setenv("CONFIDE_EVIDENCE_PROBE", "fail")
+    # what CI does, for real: run the tests with a JUnit report (one of them fails on
+    # demand), then turn the report into the evidence record
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+         PROBE_FILE],
+        cwd=REPO_ROOT, env={**os.environ, "CONFIDE_EVIDENCE_PROBE": "fail"},
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert done.returncode == 1, done.stdout
+    record_path = tmp_path / "evidence-record.json"
+    assert confide(["hazards", "record", str(junit), "--out", str(record_path),
+                    "--repo-root", str(REPO_ROOT), "--commit", "0123456789abcdef"]) == 0
     text = small_log(hazard("HAZ-001", evidence=PROBE_PASS), hazard("HAZ-002", evidence=PROBE_FAIL))
-    api = await make_api(log_text=text)
+    api = await make_api(log_text=text, evidence_path=record_path)
     cso = await api.user("cso.e", "cso")
-    admin = await api.user("admin.e", "admin")
-    status, body = await admin.call("POST", "/safety/evidence/run", {})
-    assert status == 403
     status, body = await cso.call("GET", "/safety/evidence")
-    assert body["run"] is None
-    assert {c["status"] for c in body["controls"]} == {"not_run", "procedure"}
-    status, body = await cso.call("POST", "/safety/evidence/run", {})
-    assert status == 202 and body["run"]["state"] == "running"
-    status, again = await cso.call("POST", "/safety/evidence/run", {})
-    assert status == 409 and again["error"]["code"] == "evidence_running"
-    for _ in range(600):
-        status, body = await cso.call("GET", "/safety/evidence")
-        if not body["running"]:
-            break
-        await asyncio.sleep(0.1)
-    run = body["run"]
-    assert run["state"] == "failed" and run["finished_at"] is not None
-    assert run["results"] == {PROBE_PASS: "pass", PROBE_FAIL: "fail"}
-    assert run["summary"] == "evidence: 1 of 2 tests pass"
+    assert status == 200
+    record = body["record"]
+    assert record["commit"] == "0123456789abcdef"
+    assert record["summary"] == {"passed": 1, "skipped": 0, "failed": 1, "error": 0}
+    assert record["record_hash"] == json.loads(record_path.read_text())["record_hash"]
+    # the record ran against the repository's log, not this small one: the CSO is told
+    assert body["record_matches_log"] is False and body["record_error"] is None
     assert [(c["hazard_id"], c["type"], c["status"]) for c in body["controls"]] == [
         ("HAZ-001", "design", "pass"),
         ("HAZ-001", "business process", "procedure"),
         ("HAZ-002", "design", "fail"),
         ("HAZ-002", "business process", "procedure"),
     ]
+    # the service runs no tests: there is nothing to start
+    status, _ = await cso.call("POST", "/safety/evidence/run", {})
+    assert status in (404, 405)
+
+    # no record at all: every cited test is "missing", and the page says why
+    bare = await make_api(log_text=text)
+    cso = await bare.user("cso.f", "cso")
+    status, body = await cso.call("GET", "/safety/evidence")
+    assert body["record"] is None and "no evidence record" in body["record_error"]
+    assert {c["status"] for c in body["controls"]} == {"missing", "procedure"}

@@ -131,20 +131,3 @@ def test_workshop_answers_record_who_and_when(store: Store) -> None:
         store.call(safety.answer_workshop, cso, "consent", "  ", known_ids=ids)
     (answer,) = store.call(safety.workshop_answers)
     assert answer.answer == "Recorded at intake."
-
-
-def test_only_one_evidence_run_at_a_time(store: Store) -> None:
-    cso = make_user(store, "cso.e", "cso")
-    run = store.call(safety.start_evidence_run, cso, HASH)
-    with pytest.raises(Conflict):
-        store.call(safety.start_evidence_run, cso, HASH)
-    store.call(
-        safety.finish_evidence_run,
-        run.id,
-        state="passed",
-        results={"tests/x.py::test_y": "pass"},
-        summary="evidence: 1 of 1 tests pass",
-    )
-    finished = store.call(safety.last_finished_evidence_run)
-    assert finished is not None and finished.results == {"tests/x.py::test_y": "pass"}
-    assert store.call(safety.start_evidence_run, cso, HASH).id != run.id

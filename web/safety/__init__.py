@@ -1,14 +1,11 @@
-"""Clinical safety in the running service: the hazard log, its sign-off, evidence, the
-hazard-workshop checklist, incidents, and the gate every session's lobby must pass.
+"""Clinical safety in the running service: the hazard log, its sign-off, the evidence record
+CI made, the hazard-workshop checklist, incidents, and the gate every session's lobby must
+pass.
 
 `web.control.setup_control_plane` calls `setup_safety(app, settings)`.
 """
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -19,7 +16,7 @@ from . import pages
 from .api import ROUTES
 from .config import SafetyConfig, load_config
 from .gate import lobby_gate
-from .keys import EVIDENCE_TASKS, SAFETY_CONFIG, BackgroundTasks
+from .keys import SAFETY_CONFIG
 
 
 def setup_safety(
@@ -31,20 +28,8 @@ def setup_safety(
     """
     del settings  # the safety settings come from the environment (see config.load_config)
     app[SAFETY_CONFIG] = config if config is not None else load_config()
-    app[EVIDENCE_TASKS] = BackgroundTasks()
     # every path that opens a lobby or goes live consults LOBBY_GATES
     app[control_keys.LOBBY_GATES].append(lobby_gate(app))
-
-    async def evidence_ctx(app: web.Application) -> AsyncIterator[None]:
-        yield
-        tasks = list(app[EVIDENCE_TASKS].tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    app.cleanup_ctx.append(evidence_ctx)
     pages.add_pages(app)
 
 

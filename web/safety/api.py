@@ -16,18 +16,16 @@ from web.control.http import store_of
 from web.control.routes import Answer, Route, body_of
 from web.store import safety as safety_store
 from web.store.accounts import UserInfo
-from web.store.db import Store
 
 from . import evidence, logfile
 from .changes import diff_logs
 from .config import SafetyConfig
 from .errors import HazardLogUnreadable
 from .gate import gate_result
-from .keys import EVIDENCE_TASKS, SAFETY_CONFIG
+from .keys import SAFETY_CONFIG
 from .schemas import (
     ChangesAnswer,
     EvidenceAnswer,
-    EvidenceRunAnswer,
     GateAnswer,
     HazardLogAnswer,
     HostChecklistAnswer,
@@ -166,61 +164,17 @@ async def sign_off(request: web.Request, user: UserInfo) -> Answer:
     return {"sign_off": made.to_json()}
 
 
-async def _evidence_view(request: web.Request) -> dict[str, Any]:
-    snap = await _snapshot(request)
-    store = store_of(request)
-    latest = await store.run(safety_store.last_evidence_run)
-    finished = await store.run(safety_store.last_finished_evidence_run)
-    results = finished.results if finished is not None else {}
-    return {
-        "running": latest is not None and latest.state == "running",
-        "run": finished.to_json() if finished is not None else None,
-        "current_hash": snap.hash,
-        "controls": evidence.control_status(snap.log, results),
-    }
-
-
 async def get_evidence(request: web.Request, user: UserInfo) -> Answer:
-    """Evidence status per control, from the last finished run."""
-    return await _evidence_view(request)
-
-
-async def _run_and_store(store: Store, config: SafetyConfig, run_id: int) -> None:
-    try:
-        outcome = await evidence.run_evidence(config)
-    except asyncio.CancelledError:
-        await asyncio.shield(
-            store.run(
-                safety_store.finish_evidence_run,
-                run_id,
-                state="error",
-                results={},
-                summary="the service stopped during the run",
-            )
-        )
-        raise
-    except Exception as exc:
-        logger.error("evidence run failed: %s", type(exc).__name__)
-        outcome = evidence.EvidenceOutcome("error", {}, "the evidence run could not start")
-    await store.run(
-        safety_store.finish_evidence_run,
-        run_id,
-        state=outcome.state,
-        results=outcome.results,
-        summary=outcome.summary,
-    )
-
-
-async def run_evidence(request: web.Request, user: UserInfo) -> Answer:
-    """Start `confide hazards evidence` in the background; poll GET /safety/evidence."""
+    """Evidence status per control, from the evidence record CI made (never a run here)."""
     snap = await _snapshot(request)
-    store = store_of(request)
-    run = await store.run(safety_store.start_evidence_run, user, snap.hash)
-    tasks = request.config_dict[EVIDENCE_TASKS].tasks
-    task = asyncio.create_task(_run_and_store(store, _config(request), run.id))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    return {"run": run.to_json()}
+    record = snap.record
+    return {
+        "record": record.describe() if record is not None else None,
+        "record_error": snap.record_error,
+        "record_matches_log": record is not None and record.hazard_log_hash == snap.hash,
+        "current_hash": snap.hash,
+        "controls": evidence.control_status(snap.log, record),
+    }
 
 
 async def get_workshop(request: web.Request, user: UserInfo) -> Answer:
@@ -346,10 +300,9 @@ ROUTES = [
     Route("POST", "/safety/sign-offs", sign_off, "Sign off the current hazard log", SIGNERS,
           body=SignOffRequest, response=SignOffAnswer, status=201, tag="safety",
           role_error="forbidden"),
-    Route("GET", "/safety/evidence", get_evidence, "Evidence status per control", READERS,
+    Route("GET", "/safety/evidence", get_evidence,
+          "Evidence status per control, from the evidence record", READERS,
           response=EvidenceAnswer, tag="safety"),
-    Route("POST", "/safety/evidence/run", run_evidence, "Run the tests the hazard log cites",
-          ("cso",), response=EvidenceRunAnswer, status=202, tag="safety"),
     Route("GET", "/safety/workshop", get_workshop, "The hazard-workshop checklist", READERS,
           response=WorkshopAnswer, tag="safety"),
     Route("PUT", "/safety/workshop/{question_id}", answer_workshop,

@@ -28,3 +28,9 @@ class HazardLogUnreadable(SafetyError):
     """The hazard log file cannot be read or is not UTF-8 text."""
 
     code = "hazard_log_unreadable"
+
+
+class EvidenceRecordError(SafetyError):
+    """The evidence record is missing, unreadable, malformed or changed since CI made it."""
+
+    code = "evidence_record_invalid"

@@ -61,26 +61,22 @@ class SignOffAnswer(ReplyModel):
     sign_off: SignOffOut
 
 
-class EvidenceRunOut(ReplyModel):
-    id: int
-    started_at: str
-    finished_at: str | None
-    started_by: str
-    log_hash: str
-    state: str
-    results: dict[str, Any]
-    summary: str | None
+class EvidenceRecordOut(ReplyModel):
+    """What CI recorded of one suite run (web/safety/evidence.py)."""
+
+    commit: str
+    created_at: str
+    hazard_log_hash: str | None
+    record_hash: str
+    summary: dict[str, int]
 
 
 class EvidenceAnswer(ReplyModel):
-    running: bool
-    run: EvidenceRunOut | None
+    record: EvidenceRecordOut | None
+    record_error: str | None
+    record_matches_log: bool
     current_hash: str
     controls: list[dict[str, Any]]
-
-
-class EvidenceRunAnswer(ReplyModel):
-    run: EvidenceRunOut
 
 
 class StoredAnswerOut(ReplyModel):

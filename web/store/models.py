@@ -199,6 +199,8 @@ class HostChecklist(Base):
 
 
 class EvidenceRun(Base):
+    # no longer written: the service reads the evidence record CI makes instead of running
+    # tests itself; the table stays until a migration retires it
     __tablename__ = "evidence_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,5 +1,5 @@
-"""Clinical safety records: hazard-log sign-offs, workshop answers, host checklists, evidence
-runs and incidents. Repository functions, each run inside one transaction by `Store.run`."""
+"""Clinical safety records: hazard-log sign-offs, workshop answers, host checklists and
+incidents. Repository functions, each run inside one transaction by `Store.run`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import io
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +25,6 @@ from .accounts import UserInfo
 from .db import Tx
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .models import (
-    EvidenceRun,
     HazardSignOff,
     HostChecklist,
     Incident,
@@ -38,8 +37,6 @@ MAX_ANSWER = 4000
 MAX_DETAIL = 500
 MAX_LOG_BYTES = 1024 * 1024
 WORKSHOP_ROLES = frozenset({"cso", "admin"})
-# a run still "running" after this long died with its process: another may start
-EVIDENCE_RUN_STALE = timedelta(minutes=30)
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 # participant ids are opaque tokens minted by the service; anything else is refused so
 # that a name cannot be slipped into the incident record through this field
@@ -90,30 +87,6 @@ class StoredAnswer:
         return WorkshopAnswer(
             self.question_id, self.answer, self.answered_by_username, self.answered_at.date()
         )
-
-
-@dataclass(frozen=True)
-class EvidenceRunInfo:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    started_by: str
-    log_hash: str
-    state: str
-    results: dict[str, str]
-    summary: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "started_by": self.started_by,
-            "log_hash": self.log_hash,
-            "state": self.state,
-            "results": dict(self.results),
-            "summary": self.summary,
-        }
 
 
 @dataclass(frozen=True)
@@ -317,79 +290,6 @@ def gate_inputs(tx: Tx, session_id: str) -> GateInputs:
         tuple(a.to_rule() for a in workshop_answers(tx)),
         tuple(row.confirmed) if row is not None else None,
     )
-
-
-# evidence runs
-
-
-def _run(row: EvidenceRun) -> EvidenceRunInfo:
-    return EvidenceRunInfo(
-        row.id,
-        row.started_at,
-        row.finished_at,
-        row.started_by,
-        row.log_hash,
-        row.state,
-        dict(row.results),
-        row.summary,
-    )
-
-
-def start_evidence_run(tx: Tx, user: UserInfo, log_hash: str) -> EvidenceRunInfo:
-    """Record that a run started; refused while another recent run is still going."""
-    running = tx.db.scalars(
-        select(EvidenceRun).where(
-            EvidenceRun.state == "running",
-            EvidenceRun.started_at > tx.now - EVIDENCE_RUN_STALE,
-        )
-    ).first()
-    if running is not None:
-        raise Conflict("an evidence run is already in progress", code="evidence_running")
-    row = EvidenceRun(
-        started_at=tx.now,
-        finished_at=None,
-        started_by=user.id,
-        log_hash=log_hash,
-        state="running",
-        results={},
-        summary="",
-    )
-    tx.db.add(row)
-    tx.db.flush()
-    audit.append(tx, f"user:{user.id}", "evidence.run_started", str(row.id))
-    return _run(row)
-
-
-def finish_evidence_run(
-    tx: Tx, run_id: int, *, state: str, results: dict[str, str], summary: str
-) -> EvidenceRunInfo:
-    """Store a run's outcome: per test node id "pass" or "fail"."""
-    row = tx.db.get(EvidenceRun, run_id)
-    if row is None:
-        raise NotFound(f"no evidence run {run_id}")
-    row.state = state
-    row.results = dict(results)
-    row.summary = summary[:2000]
-    row.finished_at = tx.now
-    tx.db.flush()
-    return _run(row)
-
-
-def last_evidence_run(tx: Tx) -> EvidenceRunInfo | None:
-    """The newest run, finished or not."""
-    row = tx.db.scalars(select(EvidenceRun).order_by(EvidenceRun.id.desc()).limit(1)).first()
-    return _run(row) if row is not None else None
-
-
-def last_finished_evidence_run(tx: Tx) -> EvidenceRunInfo | None:
-    """The newest run that finished (its results are what the CSO sees)."""
-    row = tx.db.scalars(
-        select(EvidenceRun)
-        .where(EvidenceRun.state != "running")
-        .order_by(EvidenceRun.id.desc())
-        .limit(1)
-    ).first()
-    return _run(row) if row is not None else None
 
 
 # incidents

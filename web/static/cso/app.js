@@ -4,7 +4,6 @@ import { api, logout, me } from "/clinician/api.js";
 
 const $ = (id) => document.getElementById(id);
 let currentHash = null;
-let evidenceTimer = null;
 
 function say(message) {
   $("status").textContent = message || "";
@@ -116,13 +115,20 @@ async function showChanges() {
 
 async function showEvidence() {
   const ev = await api("GET", "/safety/evidence");
-  const run = ev.run;
-  $("evidence-summary").textContent = ev.running
-    ? "A run is in progress…"
-    : run
-      ? `Last run ${when(run.finished_at)}: ${run.state}. ${run.summary}`
-      : "The cited tests have not been run by the service yet.";
-  $("evidence-run-button").disabled = ev.running;
+  const rec = ev.record;
+  if (rec) {
+    const n = rec.summary;
+    $("evidence-summary").textContent =
+      `Test run of ${when(rec.created_at)} (commit ${rec.commit.slice(0, 12)}): ` +
+      `${n.passed} passed, ${n.failed} failed, ${n.error} errors, ${n.skipped} skipped. ` +
+      (ev.record_matches_log
+        ? "It ran against this version of the hazard log."
+        : "It ran against a different version of the hazard log.");
+    $("evidence-record").textContent = `Record hash ${rec.record_hash}`;
+  } else {
+    $("evidence-summary").textContent = `No evidence record: ${ev.record_error}`;
+    $("evidence-record").textContent = "";
+  }
   $("evidence-body").replaceChildren(
     ...ev.controls.map((c) =>
       el(
@@ -131,13 +137,11 @@ async function showEvidence() {
         el("td", { text: c.hazard_id }),
         el("td", { text: c.control }),
         el("td", { text: c.type }),
-        el("td", { text: c.evidence.map((e) => `${e.kind}: ${e.ref}`).join("; ") }),
-        el("td", { class: `status-${c.status}`, text: c.status.replace("_", " ") }),
+        el("td", { text: c.evidence.map((e) => `${e.kind}: ${e.ref} (${e.status})`).join("; ") }),
+        el("td", { class: `status-${c.status}`, text: c.status }),
       ),
     ),
   );
-  clearTimeout(evidenceTimer);
-  if (ev.running) evidenceTimer = setTimeout(() => guarded(showEvidence), 2000);
 }
 
 async function showSignOffs() {
@@ -230,12 +234,6 @@ $("incident-filter").addEventListener("submit", (event) => {
   event.preventDefault();
   guarded(showIncidents);
 });
-$("evidence-run-button").addEventListener("click", () =>
-  guarded(async () => {
-    await api("POST", "/safety/evidence/run", {});
-    await showEvidence();
-  }),
-);
 $("signoff-form").addEventListener("submit", (event) => {
   event.preventDefault();
   guarded(async () => {
@@ -260,9 +258,8 @@ guarded(async () => {
   }
   $("whoami").textContent = `${user.display_name} (${user.role})`;
   if (user.role !== "cso") {
-    // only a clinical safety officer signs off or runs the evidence
+    // only a clinical safety officer signs off
     $("signoff-form").hidden = true;
-    $("evidence-run-button").hidden = true;
   }
   await refreshAll();
 });
