@@ -81,6 +81,8 @@ class PrivacyPipeline:
         self._closed = False
         self._bystander = BystanderMonitor()
         self._last_t_s: float | None = None
+        # fail-closed placeholders made so far (for the node's metrics)
+        self.placeholder_frames = 0
 
     # --- control ------------------------------------------------------------------------
 
@@ -260,6 +262,8 @@ class PrivacyPipeline:
             )
 
     def _placeholder(self, frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
+        # counted for the node's metrics (read by the processor running this pipeline)
+        self.placeholder_frames += 1
         return stamp(placeholder_frame(*size, self._display_name, PAUSED_REASON), frame)
 
     def _safe_placeholder(self, frame: av.VideoFrame) -> av.VideoFrame:

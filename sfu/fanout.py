@@ -11,6 +11,8 @@ from collections.abc import Callable
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .stats import MEDIA
+
 logger = logging.getLogger(__name__)
 
 # about 0.5 s of video at 30 fps, or 0.6 s of 20 ms audio frames: enough to ride out a
@@ -68,6 +70,7 @@ class PacketTrack(MediaStreamTrack):
         if self._need_keyframe:
             if not keyframe:
                 self.packets_dropped += 1
+                MEDIA.dropped(self.kind, 1, packet.size)
                 if time.monotonic() - self._asked_at >= KEYFRAME_RETRY_S:
                     self.request_keyframe()
                 return
@@ -76,7 +79,10 @@ class PacketTrack(MediaStreamTrack):
             if self.kind == "video":
                 # a gap in an inter-coded stream corrupts every later frame until the
                 # next keyframe: drop the backlog and restart at a keyframe
-                self.packets_dropped += len(self._queue) + (0 if keyframe else 1)
+                dropped = len(self._queue) + (0 if keyframe else 1)
+                self.packets_dropped += dropped
+                MEDIA.dropped(self.kind, dropped, sum(p.size for p in self._queue)
+                              + (0 if keyframe else packet.size))
                 self._queue.clear()
                 if not keyframe:
                     self._need_keyframe = True
@@ -84,6 +90,7 @@ class PacketTrack(MediaStreamTrack):
                     return
             else:
                 self.packets_dropped += 1  # deque drops the oldest
+                MEDIA.dropped(self.kind, 1, self._queue[0].size)
         self._queue.append(packet)
         self._ready.set()
 
@@ -94,7 +101,9 @@ class PacketTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         self.packets_sent += 1
-        return self._queue.popleft()
+        packet = self._queue.popleft()
+        MEDIA.forwarded(self.kind, packet.size)
+        return packet
 
     def flush(self) -> None:
         self._queue.clear()

@@ -26,6 +26,7 @@ from confidentiality.frames import fit_size
 
 from . import vp8
 from .encoder import DEFAULT_BITRATE_BPS, Vp8EncodeOnce
+from .stats import MEDIA
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,11 @@ STOP_TIMEOUT_S = 5.0
 
 
 class FrameTransform(Protocol):
-    """What the processor needs of a privacy pipeline (see confidentiality.pipeline)."""
+    """What the processor needs of a privacy pipeline (see confidentiality.pipeline).
+
+    A transform may also count the placeholder frames it made in `placeholder_frames`
+    (an int attribute): they are counted with the processor's own in sfu.stats.
+    """
 
     def process(self, frame: av.VideoFrame) -> av.VideoFrame: ...
 
@@ -255,20 +260,31 @@ class VideoProcessor:
                     self._ask_source_keyframe()
                     out = self._placeholder(*self._size, last_pts)
                     self.placeholders += 1
+                    MEDIA.placeholder()
                     self._encode_and_emit(out, self.epoch)
                 continue
             latest = _fit_within(latest, self._max_size)
             self._size = (latest.width, latest.height)
             epoch = self.epoch
+            transform = self._transform
+            placeholders_before = getattr(transform, "placeholder_frames", 0)
             started = time.perf_counter()
             try:
-                out = self._transform.process(latest)
+                out = transform.process(latest)
             except Exception:
                 # fail closed: the transform's own guard should never let this happen
                 logger.exception("video transform raised; sending placeholder")
                 out = self._placeholder(latest.width, latest.height, latest.pts or 0)
                 self.placeholders += 1
-            self.process_ms_total += (time.perf_counter() - started) * 1000
+                MEDIA.placeholder()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.process_ms_total += elapsed_ms
+            MEDIA.transformed(elapsed_ms)
+            made = getattr(transform, "placeholder_frames", 0) - placeholders_before
+            if isinstance(made, int) and made > 0:
+                self.placeholders += made
+                for _ in range(made):
+                    MEDIA.placeholder()
             out.pts = latest.pts
             self._encode_and_emit(out, epoch)
         self._transform.close()

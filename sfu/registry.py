@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from .errors import GrantError, InvalidStateError
 from .grants import Grant
 from .publication import TransformFactory, pass_through_factory
-from .room import Room, RoomPolicy
+from .room import ClientIceServers, Room, RoomPolicy
 from .workers import MediaWorkers
 
 PolicyFor = Callable[[Grant], RoomPolicy | None]
@@ -29,10 +29,12 @@ class RoomRegistry:
         room_setup: RoomSetup | None = None,
         media_workers: MediaWorkers | None = None,
         clock: Callable[[], float] = time.time,
+        client_ice_servers: ClientIceServers | None = None,
     ) -> None:
         self.room_setup = room_setup
         # what new rooms measure their reconnect grace with
         self.clock = clock
+        self.client_ice_servers = client_ice_servers
         self.ice_servers = list(ice_servers)
         self.allow_adhoc = allow_adhoc
         self._policy_for = policy_for
@@ -62,6 +64,7 @@ class RoomRegistry:
             transform_factory=self.transform_factory,
             media_workers=self.media_workers,
             clock=self.clock,
+            client_ice_servers=self.client_ice_servers,
         )
         if self.room_setup is not None:
             await self.room_setup(room, grant)

@@ -46,6 +46,8 @@ RoomEvent = Literal[
     "privacy_event",
 ]
 Listener = Callable[[RoomEvent, dict[str, Any]], None]
+# per-join ICE servers for a client (e.g. TURN credentials that expire with its grant)
+ClientIceServers = Callable[[Grant], list[dict[str, object]]]
 
 RECONNECT_GRACE_S = 30.0
 # tracks a participant may have open at once, each with its receiver and perhaps a privacy
@@ -103,12 +105,15 @@ class Room:
         transform_factory: TransformFactory = pass_through_factory,
         media_workers: MediaWorkers | None = None,
         clock: Callable[[], float] = time.time,
+        client_ice_servers: ClientIceServers | None = None,
     ) -> None:
         self.id = room_id
         # the reconnect grace runs on this clock (tests move it instead of waiting)
         self.clock = clock
         self.policy = policy or RoomPolicy()
+        # the server's own peers use these; clients get them and their own TURN credentials
         self.ice_servers = list(ice_servers)
+        self._client_ice_servers = client_ice_servers
         self.participants: dict[str, Participant] = {}
         self.paused = False
         self.locked = False
@@ -207,7 +212,7 @@ class Room:
                 "room": self.id,
                 "participant": participant.describe(),
                 "participants": self.roster_for(participant),
-                "ice_servers": self.ice_servers,
+                "ice_servers": self.ice_servers_for(grant),
                 "resume": participant.resume_token,
                 "paused": self.paused,
             }
@@ -218,6 +223,11 @@ class Room:
             self.notify_lobby()
             self._emit("participant_waiting", participant_id=participant.id)
         return participant
+
+    def ice_servers_for(self, grant: Grant) -> list[dict[str, object]]:
+        """The ICE servers one client is given (TURN credentials minted for its join)."""
+        extra = self._client_ice_servers(grant) if self._client_ice_servers else []
+        return [*self.ice_servers, *extra]
 
     def resume_token_valid(self, participant_id: str, token: object) -> bool:
         """True when `token` is the one this participant was given, for a connection that

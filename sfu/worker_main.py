@@ -23,6 +23,7 @@ from confidentiality.profiles import Profile
 
 from . import heap
 from .processor import FrameTransform, VideoProcessor
+from .stats import MEDIA
 from .workers import (
     CLOSE,
     EVENT,
@@ -33,6 +34,7 @@ from .workers import (
     PROFILE,
     RESYNC,
     SOURCE_KEYFRAME,
+    STATS,
     STREAM,
     encode_message,
     event_body,
@@ -49,6 +51,8 @@ logger = logging.getLogger("sfu.worker")
 # worker starved the loop until sockets overflowed; when cores are short, processed video
 # should lose frames (latest frame wins), not the whole room its packets
 WORKER_NICE = 19
+# how often this process's counters (transform times, placeholders) go to the server
+STATS_INTERVAL_S = 1.0
 
 Factory = Callable[[Profile, str, Callable[[Any], None]], FrameTransform]
 
@@ -121,6 +125,17 @@ async def serve(sock: socket.socket, factory: Factory) -> None:
         if not writer.is_closing():
             writer.write(encode_message(kind, handle, body))
 
+    def send_stats() -> None:
+        drained = MEDIA.drain()
+        if drained is not None:
+            send(STATS, 0, json.dumps(drained).encode())
+
+    async def stats_loop() -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            send_stats()
+
+    stats_task = asyncio.ensure_future(stats_loop())
     pubs: dict[int, _Publication] = {}
     closing: set[asyncio.Task[None]] = set()
     while True:
@@ -162,6 +177,9 @@ async def serve(sock: socket.socket, factory: Factory) -> None:
         pub.processor.stop()
     await asyncio.gather(*(p.processor.aclose() for p in pubs.values()), *closing,
                          return_exceptions=True)
+    stats_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stats_task
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ import av
 from confidentiality.events import PrivacyEvent
 from confidentiality.profiles import Profile
 
+from .stats import MEDIA
 from .tap import VIDEO_TIME_BASE
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # to the worker
 OPEN, PACKET, RESYNC, KEYFRAME, STREAM, PROFILE, CLOSE = range(1, 8)
-# from the worker
-OUT_PACKET, SOURCE_KEYFRAME, EVENT, READY = range(11, 15)
+# from the worker (STATS: the worker's sfu.stats increments, for the whole process)
+OUT_PACKET, SOURCE_KEYFRAME, EVENT, READY, STATS = range(11, 16)
 
 # packets waiting for a slow worker before they are dropped up to the next keyframe:
 # ~2 s of a dozen 600 kbps sources
@@ -303,6 +304,12 @@ class _Worker:
         try:
             while True:
                 kind, handle, body = await read_message(reader)
+                if kind == STATS:
+                    try:
+                        MEDIA.merge(json.loads(body))
+                    except (ValueError, TypeError):
+                        logger.warning("media worker %d sent unreadable stats", self.index)
+                    continue
                 processor = self.processors.get(handle)
                 if processor is None:
                     continue
@@ -341,6 +348,7 @@ class _Worker:
         if self._stopping:
             return
         self.restarts += 1
+        MEDIA.worker_restarted()
         self.start()
         for processor in list(self.processors.values()):
             self.send(OPEN, processor.handle, processor.spec.open_body())
@@ -383,6 +391,8 @@ class MediaWorkers:
         self._workers: list[_Worker] = []
         self._next_handle = 0
         self.closed = False
+        # workers that kept dying at start and were not restarted (a broken install)
+        self.given_up = 0
 
     @property
     def workers(self) -> list[_Worker]:
@@ -408,6 +418,7 @@ class MediaWorkers:
         """Forget a worker that will not be restarted; new publications get a fresh one."""
         if worker in self._workers:
             self._workers.remove(worker)
+            self.given_up += 1
 
     def _pick(self) -> _Worker:
         idle = [w for w in self._workers if not w.processors]

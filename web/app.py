@@ -9,11 +9,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from sfu.ice import set_loopback_only
+from sfu.ice import set_loopback_only, set_port_range
 from sfu.registry import RoomRegistry
+from sfu.turn import TurnServers
 from sfu.workers import MediaWorkers
 
 from . import keys
+from .control.proxies import TRUSTED_PROXIES, TrustedProxies, is_https
+from .ops import setup_ops
 from .settings import Settings
 from .signaling import websocket_handler
 from .wiring import PRIVACY_FACTORY, end_live_room, privacy_transform_factory, room_setup
@@ -28,6 +31,8 @@ CSP = (
     "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
+# two years: browsers then refuse plain HTTP to this host, even on a typed http:// link
+HSTS = "max-age=63072000"
 
 
 @web.middleware
@@ -41,22 +46,13 @@ async def security_headers(
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
     if request.path.endswith((".html", "/")) or request.path in ("/room", "/join"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if is_https(request):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
 async def _page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "room.html")
-
-
-async def _health(request: web.Request) -> web.Response:
-    registry = request.app[keys.ROOMS]
-    return web.json_response(
-        {
-            "status": "ok",
-            "rooms": len(registry.rooms),
-            "participants": sum(len(r.participants) for r in registry.rooms.values()),
-        }
-    )
 
 
 def _ice_json(settings: Settings) -> list[dict[str, object]]:
@@ -67,8 +63,11 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; rooms and the control plane share one event loop."""
     app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
     app[keys.SETTINGS] = settings
+    app[TRUSTED_PROXIES] = TrustedProxies(settings.trusted_proxies)
     if settings.ice_loopback:
         set_loopback_only(True)
+    set_port_range(settings.ice_port_range)
+    turn = TurnServers(settings.turn_urls, settings.turn_secret) if settings.turn_urls else None
     registry = RoomRegistry(
         ice_servers=_ice_json(settings),
         allow_adhoc=settings.dev,
@@ -77,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
         # the same factory, run in worker processes (started on first use)
         media_workers=None if settings.media_processes == 0
         else MediaWorkers(settings.media_processes, factory=PRIVACY_FACTORY),
+        client_ice_servers=turn.for_grant if turn is not None else None,
     )
     app[keys.ROOMS] = registry
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings) -> web.Application:
         websocket_handler(keys.ROOMS, lambda a: a[keys.SETTINGS].grant_secret,
                           strict=settings.strict_wire),
     )
-    app.router.add_get("/healthz", _health)
+    setup_ops(app)
     app.router.add_get("/room", _page)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
@@ -117,3 +117,7 @@ def _setup_control_plane(app: web.Application, settings: Settings) -> None:
             await end_live_room(app, session_id)
 
         app[control_keys.SESSION_END_LISTENERS].append(end_room)
+
+        from web.ops.metrics import OPS
+
+        app[control_keys.STORE].on_db_error = OPS.db_error

@@ -11,29 +11,48 @@ from pathlib import Path
 
 from confidentiality.profiles import Profile
 
-from .settings import Settings, load_settings
+from .settings import Settings, SettingsError, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import ssl
+
     from aiohttp import web
 
     from .app import create_app
+    from .ops.logs import AccessLogger, configure_logging
 
-    settings = load_settings(
-        args.data_dir, host=args.host, port=args.port, dev=args.dev or args.demo,
-        ice_loopback=args.ice_loopback if args.ice_loopback is not None else None,
-    )
+    try:
+        settings = load_settings(
+            args.data_dir, host=args.host, port=args.port, dev=args.dev or args.demo,
+            ice_loopback=args.ice_loopback if args.ice_loopback is not None else None,
+            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+            tls_key=Path(args.tls_key) if args.tls_key else None,
+        )
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.ice_loopback is None:
         # a server bound to loopback can only be reached on loopback
         settings.ice_loopback = args.host in ("127.0.0.1", "localhost", "::1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # migrations are routine; their step-by-step log is noise at start-up
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_format)
+    context = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"error: cannot use the TLS certificate and key: {exc}", file=sys.stderr)
+            return 2
     if args.demo:
         _print_demo(settings)
     app = create_app(settings)
     print(f"Confide listening on {settings.base_url}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(
+        app, host=args.host, port=args.port, print=None, ssl_context=context,
+        access_log_class=AccessLogger, access_log=logging.getLogger("confide.access"),
+    )
     return 0
 
 
@@ -142,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ice-loopback", dest="ice_loopback", action="store_true", default=None,
                        help="offer 127.0.0.1 ICE candidates only (default when bound to loopback)")
     serve.add_argument("--no-ice-loopback", dest="ice_loopback", action="store_false")
+    serve.add_argument("--tls-cert", default=None,
+                       help="serve HTTPS with this PEM certificate (chain) (CONFIDE_TLS_CERT)")
+    serve.add_argument("--tls-key", default=None,
+                       help="the certificate's PEM private key (CONFIDE_TLS_KEY)")
     serve.set_defaults(func=_serve)
 
     link = sub.add_parser("join-link", help="print a join link for a dev server")
@@ -193,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

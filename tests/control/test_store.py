@@ -56,7 +56,7 @@ def test_real_names_are_encrypted_at_rest(store: Store, db_url: str) -> None:
         raw = conn.execute(text("SELECT real_name_enc FROM members")).scalar_one()
         dump = " ".join(str(v) for row in conn.execute(text("SELECT * FROM members")) for v in row)
     assert "Araminta" not in dump and "Quillfeather" not in dump
-    assert raw.startswith("v1:")
+    assert raw.startswith("v1:")  # the key given directly has the legacy id
     other = Store(db_url, "a different key entirely")
     try:
         with pytest.raises(StoreError) as err:

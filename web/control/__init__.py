@@ -13,6 +13,7 @@ from aiohttp import web
 
 from web.settings import Settings
 from web.store import Store
+from web.store.keyring import KeySource, key_source
 
 from . import api_admin, api_auth, api_groups, api_invites, api_sessions, keys, openapi, pages
 from .http import api_errors, bind
@@ -52,6 +53,11 @@ def build_api() -> web.Application:
     return api
 
 
+def data_keys(settings: Settings) -> KeySource:
+    """The store's data keys: CONFIDE_DATA_KEY, else the key file (re-read when it changes)."""
+    return key_source(settings.data_key, settings.key_file)
+
+
 def setup_control_plane(app: web.Application, settings: Settings) -> None:
     """Attach the store (migrated on start), the API under /api/v1 and the pages."""
     app[keys.CONTROL_SETTINGS] = settings
@@ -59,7 +65,7 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     app[keys.SESSION_END_LISTENERS] = []
     app[keys.ANONYMOUS_THROTTLE] = AnonymousThrottle()
     # creating the engine does no I/O; connecting and migrating happen on start
-    app[keys.STORE] = Store(settings.effective_database_url, settings.data_key)
+    app[keys.STORE] = Store(settings.effective_database_url, data_keys(settings))
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[keys.STORE]

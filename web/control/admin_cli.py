@@ -78,7 +78,9 @@ def _demo_safety(tx: Tx, cso: accounts.UserInfo) -> list[str]:
 
 
 def _store(settings: Settings) -> Store:
-    return open_store(settings.effective_database_url, settings.data_key)
+    from web.control import data_keys
+
+    return open_store(settings.effective_database_url, data_keys(settings))
 
 
 def create_user(settings: Settings, role: str, username: str, password: str) -> None:

@@ -18,13 +18,14 @@ from .http import (
     client_address,
     store_of,
 )
+from .proxies import is_https
 from .routes import ANY, PUBLIC, Answer, Route, body_of
 from .schemas import Login, LoginAnswer, MeAnswer, OkAnswer
 
 
 def _secure(request: web.Request) -> bool:
     settings = request.config_dict[keys.CONTROL_SETTINGS]
-    return request.secure or settings.public_base_url.startswith("https://")
+    return is_https(request) or settings.public_base_url.startswith("https://")
 
 
 async def login(request: web.Request) -> Answer:

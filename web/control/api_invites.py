@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 from aiohttp import web
 
+from web.ops.metrics import OPS
 from web.store import audit, invites
 from web.store.accounts import UserInfo
+from web.store.errors import StoreError
 
 from . import keys
 from .errors import ApiError
@@ -21,9 +25,10 @@ async def redeem(request: web.Request) -> Answer:
     """Use a link once: a participant grant with the pseudonym, and a resume secret."""
     await anonymous_allowance(request, "invite.redeem")
     body = body_of(request, Redeem)
-    found = await store_of(request).run(
-        invites.redeem, body.token, address=client_address(request)
-    )
+    with counted_refusal():
+        found = await store_of(request).run(
+            invites.redeem, body.token, address=client_address(request)
+        )
     return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
 
 
@@ -31,10 +36,21 @@ async def resume(request: web.Request) -> Answer:
     """A fresh grant for the holder of a redeemed link (reconnect), checked again."""
     await anonymous_allowance(request, "invite.resume")
     body = body_of(request, Resume)
-    found = await store_of(request).run(
-        invites.resume, body.resume, address=client_address(request)
-    )
+    with counted_refusal():
+        found = await store_of(request).run(
+            invites.resume, body.resume, address=client_address(request)
+        )
     return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
+
+
+@contextlib.contextmanager
+def counted_refusal() -> Iterator[None]:
+    """Count a refused redeem or resume by its code (metrics: confide_join_refusals)."""
+    try:
+        yield
+    except StoreError as exc:
+        OPS.join_refused("invite", exc.code)
+        raise
 
 
 async def revoke(request: web.Request, user: UserInfo) -> Answer:

@@ -8,12 +8,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from web.ops.logs import redact_target
 from web.store import Store, accounts
 from web.store.errors import StoreError
 from web.wire import json as wire_json
 from web.wire.validation import HTTP_CODES, WireModel, problem
 
-from . import keys
+from . import keys, proxies
 from .errors import ApiError, from_store
 from .routes import ANY, BODY, Handler, Route
 
@@ -57,13 +58,14 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         )
         response = error_response(ApiError(exc.status, code, exc.reason))
     except Exception as exc:
-        # the type only: values could carry personal data
+        # the type and the stack, never the message: values could carry personal data (the
+        # log formatters in web/ops/logs.py drop exception messages)
         logger.error(
             "internal error in %s %s: %s",
             request.method,
-            request.path,
+            redact_target(request.path),
             type(exc).__name__,
-            exc_info=False,
+            exc_info=True,
         )
         response = error_response(ApiError(500, "internal_error", "internal error"))
     response.headers["Cache-Control"] = "no-store"
@@ -101,8 +103,9 @@ def store_of(request: web.Request) -> Store:
 
 
 def client_address(request: web.Request) -> str:
-    """The peer address (proxies are not trusted for this)."""
-    return request.remote or "unknown"
+    """The client's address: the peer's, or behind a trusted reverse proxy the one it
+    forwarded (CONFIDE_TRUSTED_PROXIES; see web/control/proxies.py). Key throttling on this."""
+    return proxies.client_address(request)
 
 
 async def current(request: web.Request) -> accounts.Authenticated | None:

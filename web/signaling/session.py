@@ -40,6 +40,7 @@ from .messages import (
     WireError,
     parse,
 )
+from ..ops.metrics import OPS
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,8 @@ class SignalingSession:
         try:
             await self._dispatch(msg)
         except GrantError as exc:
+            if self.participant is None:
+                OPS.join_refused("signaling", exc.code)
             self.error(exc.code, exc.message, ref)
             await self._close(WSCloseCode.POLICY_VIOLATION, exc.code)
         except SfuError as exc:
@@ -270,6 +273,7 @@ class SignalingSession:
                 participant = await room.join(grant, self.send, resumed=resumed)
             participant._disconnect = self._disconnect_soon
         except SfuError as exc:
+            OPS.join_refused("signaling", exc.code)
             self.error(exc.code, exc.message, msg.id)
             await self._close(WSCloseCode.POLICY_VIOLATION, exc.code)
             return

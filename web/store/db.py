@@ -13,11 +13,13 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrate
 from .crypto import FieldCipher
 from .errors import StoreError
+from .keyring import Keyring, KeySource
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,11 +78,15 @@ def make_engine(url: str) -> Engine:
 class Store:
     """Database access for the control plane. Sync core; `run()` is the async entry point."""
 
-    def __init__(self, url: str, data_key: str, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, url: str, data_key: str | Keyring | KeySource, *, clock: Clock = utcnow
+    ) -> None:
         self.engine = make_engine(url)
         self.cipher = FieldCipher(data_key)
         self.clock = clock
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # told of every database failure (not of refusals): the metrics count them
+        self.on_db_error: Callable[[BaseException], None] | None = None
 
     def migrate(self) -> None:
         """Apply pending migrations."""
@@ -97,10 +103,17 @@ class Store:
                 else:
                     db.rollback()
                 raise
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, SQLAlchemyError) and self.on_db_error is not None:
+                    self.on_db_error(exc)
                 db.rollback()
                 raise
-            db.commit()
+            try:
+                db.commit()
+            except SQLAlchemyError as exc:
+                if self.on_db_error is not None:
+                    self.on_db_error(exc)
+                raise
             return result
 
     async def run(
@@ -114,7 +127,9 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, data_key: str, *, clock: Clock = utcnow) -> Store:
+def open_store(
+    url: str, data_key: str | Keyring | KeySource, *, clock: Clock = utcnow
+) -> Store:
     """A store with its migrations applied."""
     store = Store(url, data_key, clock=clock)
     store.migrate()
