@@ -147,6 +147,44 @@ def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str | None:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("passwords differ", file=sys.stderr)
+            return None
+        return password
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from web.store.errors import StoreError
+
+    from .control import admin_cli
+
+    settings = load_settings(args.data_dir)
+    try:
+        if args.admin_command == "rotate-data-key":
+            print(admin_cli.rotate_data_key(settings, batch_size=args.batch_size))
+        elif args.admin_command == "backup":
+            print(admin_cli.backup(settings, Path(args.out)))
+        elif args.admin_command == "restore":
+            print(admin_cli.restore(settings, Path(args.path)))
+        elif args.admin_command in ("disable-user", "enable-user"):
+            admin_cli.set_disabled(settings, args.username, args.admin_command == "disable-user")
+            print(f"{args.admin_command.split('-')[0]}d {args.username}")
+        elif args.admin_command == "reset-password":
+            password = _read_password()
+            if password is None:
+                return 2
+            admin_cli.reset_password(settings, args.username, password)
+            print(f"password reset for {args.username}; their sessions have ended")
+    except StoreError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="confide", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +249,24 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--username", required=True)
     cu.add_argument("--data-dir", default=None)
     cu.set_defaults(func=_create_user)
+    rot = asub.add_parser(
+        "rotate-data-key",
+        help="re-encrypt real names and contact details under a new data key (resumable)",
+    )
+    rot.add_argument("--batch-size", type=int, default=100)
+    bak = asub.add_parser("backup", help="write a consistent backup of the database")
+    bak.add_argument("--out", required=True, help="the backup file (gzip'd JSON lines)")
+    res = asub.add_parser("restore", help="load a backup into the configured empty database")
+    res.add_argument("path")
+    for name, what in (("disable-user", "disable an account (a leaver)"),
+                       ("enable-user", "enable a disabled account"),
+                       ("reset-password", "set a new password (from prompt or stdin)")):
+        cmd = asub.add_parser(name, help=what)
+        cmd.add_argument("--username", required=True)
+    for cmd in (rot, bak, res, *(asub.choices[n] for n in
+                                 ("disable-user", "enable-user", "reset-password"))):
+        cmd.add_argument("--data-dir", default=None)
+        cmd.set_defaults(func=_admin)
     return parser
 
 

@@ -54,9 +54,11 @@ BASE_FLAGS = [
 
 
 @asynccontextmanager
-async def chromium(video: Path | None = None) -> AsyncIterator[Browser]:
+async def chromium(
+    video: Path | None = None, *, extra_flags: tuple[str, ...] = ()
+) -> AsyncIterator[Browser]:
     """A fresh Chromium with its own profile; `video` is the fake camera's .y4m file."""
-    flags = list(BASE_FLAGS)
+    flags = [*BASE_FLAGS, *extra_flags]
     if video is not None:
         flags.append(f"--use-file-for-fake-video-capture={video}")
     async with async_playwright() as pw:

@@ -7,12 +7,14 @@ coroutines in `web.control.hooks`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from web.settings import Settings
-from web.store import Store
+from web.store import Store, accounts
 from web.store.keyring import KeySource, key_source
 
 from . import api_admin, api_auth, api_groups, api_invites, api_sessions, keys, openapi, pages
@@ -20,7 +22,11 @@ from .http import api_errors, bind
 from .routes import Route
 from .throttle import AnonymousThrottle
 
+logger = logging.getLogger(__name__)
+
 API_PREFIX = "/api/v1"
+# how often expired login sessions are deleted
+PURGE_INTERVAL_S = 600.0
 ROUTES: list[Route] = [
     *api_auth.ROUTES,
     *api_groups.ROUTES,
@@ -53,6 +59,16 @@ def build_api() -> web.Application:
     return api
 
 
+async def _purge_logins(store: Store) -> None:
+    """Expired login sessions and stale backoff rows are deleted, not merely ignored."""
+    while True:
+        try:
+            await store.run(accounts.purge_expired)
+        except Exception:  # the database may be down for a while: try again later
+            logger.warning("could not purge expired login sessions")
+        await asyncio.sleep(PURGE_INTERVAL_S)
+
+
 def data_keys(settings: Settings) -> KeySource:
     """The store's data keys: CONFIDE_DATA_KEY, else the key file (re-read when it changes)."""
     return key_source(settings.data_key, settings.key_file)
@@ -70,7 +86,11 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[keys.STORE]
         await asyncio.to_thread(store.migrate)
+        purger = asyncio.ensure_future(_purge_logins(store))
         yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         await asyncio.to_thread(store.dispose)
 
     app.cleanup_ctx.append(store_ctx)

@@ -1,9 +1,10 @@
-"""What `confide admin create-user` and `confide serve --demo` call."""
+"""What `confide admin ...` and `confide serve --demo` call."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from web.settings import Settings
 from web.store import Store, accounts, groups, invites, open_store, safety, sessions
@@ -149,3 +150,76 @@ def seed_demo(settings: Settings) -> DemoInfo | None:
         for note in info.safety_notes:
             print(f"clinical safety: {note}", flush=True)
     return info
+
+
+def rotate_data_key(settings: Settings, *, batch_size: int = 100) -> str:
+    """Re-encrypt every real name and contact detail under a new data key (or finish a
+    rotation that was stopped); returns what was done, in a sentence."""
+    from web.store.keyring import KeyFileError
+    from web.store.rotation import rotate_data_key as rotate
+
+    if settings.data_key:
+        raise KeyFileError(
+            "the data key is given in CONFIDE_DATA_KEY: a key in the environment cannot be "
+            "rotated; move it to a key file (CONFIDE_DATA_KEY_FILE) first"
+        )
+    store = _store(settings)
+    try:
+        report = rotate(store, settings.key_file, batch_size=batch_size)
+    finally:
+        store.dispose()
+    how = "finished the rotation to" if report.resumed else "rotated to"
+    retired = ", ".join(report.retired) or "none"
+    return (f"{how} data key {report.primary}: {report.rewrapped} values re-encrypted, "
+            f"{report.values} under the new key; retired key(s): {retired}")
+
+
+def backup(settings: Settings, out: Path) -> str:
+    """A consistent backup of the database (encrypted values stay encrypted, no key)."""
+    from web.store.backup import backup as make_backup
+
+    store = _store(settings)
+    try:
+        report = make_backup(store, out)
+    finally:
+        store.dispose()
+    return (f"backup {report.path}: schema {report.revision}, "
+            f"{sum(report.rows.values())} rows in {len(report.rows)} tables")
+
+
+def restore(settings: Settings, path: Path) -> str:
+    """Load a backup into the configured (empty) database."""
+    from web.control import data_keys
+    from web.store.backup import restore as load
+
+    store = Store(settings.effective_database_url, data_keys(settings))
+    try:
+        report = load(store, path)
+    finally:
+        store.dispose()
+    return (f"restored {sum(report.rows.values())} rows into schema {report.revision}; "
+            "every encrypted value opens with this data key")
+
+
+def _user_id(tx: Tx, username: str) -> str:
+    return accounts.find_user(tx, username).id
+
+
+def set_disabled(settings: Settings, username: str, disabled: bool) -> None:
+    """Disable (a leaver) or enable an account, audited as done from the command line."""
+    store = _store(settings)
+    try:
+        user_id = store.call(_user_id, username)
+        store.call(accounts.set_disabled, "cli", user_id, disabled)
+    finally:
+        store.dispose()
+
+
+def reset_password(settings: Settings, username: str, password: str) -> None:
+    """Set a new password for an account; its login sessions end."""
+    store = _store(settings)
+    try:
+        user_id = store.call(_user_id, username)
+        store.call(accounts.reset_password, "cli", user_id, password)
+    finally:
+        store.dispose()

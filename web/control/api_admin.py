@@ -10,7 +10,7 @@ from web.store.accounts import UserInfo
 from .errors import ApiError
 from .http import store_of
 from .routes import Answer, Route, body_of
-from .schemas import AuditAnswer, NewUser, UserAnswer, UsersAnswer
+from .schemas import AuditAnswer, NewPassword, NewUser, UserAnswer, UsersAnswer
 
 # rows per database round trip while exporting: memory stays flat however long the log
 EXPORT_BATCH = 500
@@ -34,6 +34,31 @@ async def create_user(request: web.Request, user: UserInfo) -> Answer:
         actor=f"user:{user.id}",
     )
     return {"user": made.to_json()}
+
+
+async def disable_user(request: web.Request, user: UserInfo) -> Answer:
+    """Disable an account (a leaver): no more logins, its sessions end now."""
+    found = await store_of(request).run(
+        accounts.set_disabled, user, request.match_info["user_id"], True
+    )
+    return {"user": found.to_json()}
+
+
+async def enable_user(request: web.Request, user: UserInfo) -> Answer:
+    """Enable a disabled account again."""
+    found = await store_of(request).run(
+        accounts.set_disabled, user, request.match_info["user_id"], False
+    )
+    return {"user": found.to_json()}
+
+
+async def reset_password(request: web.Request, user: UserInfo) -> Answer:
+    """Set a new password for an account: {password}; its sessions end now."""
+    body = body_of(request, NewPassword)
+    found = await store_of(request).run(
+        accounts.reset_password, user, request.match_info["user_id"], body.password
+    )
+    return {"user": found.to_json()}
 
 
 def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
@@ -90,6 +115,12 @@ ROUTES = [
           tag="admin"),
     Route("POST", "/users", create_user, "Create an account", ("admin",), body=NewUser,
           response=UserAnswer, status=201, tag="admin"),
+    Route("POST", "/users/{user_id}/disable", disable_user, "Disable an account (leaver)",
+          ("admin",), response=UserAnswer, tag="admin"),
+    Route("POST", "/users/{user_id}/enable", enable_user, "Enable an account again",
+          ("admin",), response=UserAnswer, tag="admin"),
+    Route("POST", "/users/{user_id}/password", reset_password, "Reset an account's password",
+          ("admin",), body=NewPassword, response=UserAnswer, tag="admin"),
     Route("GET", "/audit", list_audit, "Audit events", ("admin", "cso"), response=AuditAnswer,
           tag="audit"),
     Route("GET", "/audit.csv", export_audit, "Audit log as CSV", ("admin", "cso"),

@@ -29,6 +29,12 @@ class NewUser(WireModel):
     display_name: str | None = None
 
 
+class NewPassword(WireModel):
+    """An admin's reset of someone's password."""
+
+    password: str
+
+
 class NewGroup(WireModel):
     name: str
     rules: Annotated[dict[str, Any], Code("invalid_rules")] | None = None
@@ -97,6 +103,8 @@ class UserOut(ReplyModel):
     username: str
     role: str
     display_name: str
+    # a leaver's account: no logins (admins see it in the list)
+    disabled: bool
 
 
 class UserAnswer(ReplyModel):

@@ -43,13 +43,15 @@ class UserInfo:
     role: str
     display_name: str
     participant_id: str
+    disabled: bool = False
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | bool]:
         return {
             "id": self.id,
             "username": self.username,
             "role": self.role,
             "display_name": self.display_name,
+            "disabled": self.disabled,
         }
 
 
@@ -62,7 +64,8 @@ class LoginResult:
 
 
 def _info(user: User) -> UserInfo:
-    return UserInfo(user.id, user.username, user.role, user.display_name, user.participant_id)
+    return UserInfo(user.id, user.username, user.role, user.display_name, user.participant_id,
+                    bool(user.disabled))
 
 
 def check_username(username: object) -> str:
@@ -300,6 +303,60 @@ def logout(tx: Tx, token: str) -> None:
     if row is not None:
         audit.append(tx, f"user:{row.user_id}", "logout", row.user_id)
         tx.db.delete(row)
+
+
+def _end_sessions(tx: Tx, user_id: str) -> int:
+    result = tx.db.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _target(tx: Tx, user_id: str) -> User:
+    user = tx.db.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user", code="user_not_found")
+    return user
+
+
+def set_disabled(tx: Tx, actor: UserInfo | str, user_id: str, disabled: bool) -> UserInfo:
+    """Disable an account (a leaver: it cannot log in and its sessions end now) or enable it
+    again. Audited; nobody disables their own account (the last admin could lock all out)."""
+    actor_ref = actor if isinstance(actor, str) else f"user:{actor.id}"
+    if not isinstance(actor, str) and actor.id == user_id and disabled:
+        raise Conflict("you cannot disable your own account", code="cannot_disable_self")
+    user = _target(tx, user_id)
+    if bool(user.disabled) == disabled:
+        return _info(user)  # already so: nothing to record
+    user.disabled = disabled
+    ended = _end_sessions(tx, user.id) if disabled else 0
+    audit.append(tx, actor_ref, "user.disabled" if disabled else "user.enabled", user.id,
+                 {"sessions_ended": ended} if disabled else {})
+    return _info(user)
+
+
+def reset_password(tx: Tx, actor: UserInfo | str, user_id: str, password: object) -> UserInfo:
+    """Set a new password (an admin's reset): every login session of the account ends, its
+    failed-login backoff is cleared, and the reset is audited (never the password)."""
+    actor_ref = actor if isinstance(actor, str) else f"user:{actor.id}"
+    password = check_password(password)
+    user = _target(tx, user_id)
+    user.password_hash = _hasher.hash(password)
+    ended = _end_sessions(tx, user.id)
+    tx.db.execute(delete(LoginThrottle).where(LoginThrottle.key == "user:" + user.username))
+    audit.append(tx, actor_ref, "user.password_reset", user.id, {"sessions_ended": ended})
+    return _info(user)
+
+
+def purge_expired(tx: Tx) -> tuple[int, int]:
+    """Delete expired login sessions and stale login backoff rows; (sessions, throttles)."""
+    sessions = tx.db.execute(delete(LoginSession).where(LoginSession.expires_at <= tx.now))
+    stale = tx.now - FAILURE_MEMORY
+    throttles = tx.db.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < stale,
+            (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until <= tx.now),
+        )
+    )
+    return (int(sessions.rowcount or 0), int(throttles.rowcount or 0))  # type: ignore[attr-defined]
 
 
 def user_by_participant(tx: Tx, ref: str) -> UserInfo | None:
