@@ -302,6 +302,12 @@ def test_confide_serve_demo_from_the_installed_package(installed: Installed) -> 
         assert evidence["record"]["record_hash"] == installed.record.record_hash
         assert evidence["record_matches_log"] is True
         assert {c["status"] for c in evidence["controls"]} == {"skipped", "procedure"}
+        # ready, and its metrics readable from loopback
+        status, body, _ = _get(base + "/readyz")
+        assert status == 200 and json.loads(body) == {"status": "ready"}
+        status, body, headers = _get(base + "/metrics")
+        assert status == 200 and b"confide_rooms 0.0" in body
+        assert headers["Content-Type"].startswith("text/plain")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -309,3 +315,12 @@ def test_confide_serve_demo_from_the_installed_package(installed: Installed) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # what it logged after start: JSON lines, the invite's token never among them
+    assert proc.stdout is not None
+    logged = proc.stdout.read()
+    token = invite.group(1).rsplit("/", 1)[1]
+    assert token not in logged
+    entries = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    access = [e for e in entries if e.get("type") == "access"]
+    assert {"target": "/i/[redacted]", "status": 200} in [
+        {"target": e["target"], "status": e["status"]} for e in access]
