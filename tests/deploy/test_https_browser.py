@@ -49,13 +49,13 @@ async def behind_nginx(tmp_path: Path) -> AsyncIterator[tuple[RunningServer, Ngi
 
 
 async def _admit_when_waiting(host: Bot, participant_id: str) -> None:
+    """Admit the member once the host's lobby list shows them waiting (past the checklist)."""
     for _ in range(300):
-        for msg in host.messages:
-            if msg.get("type") == "lobby" and any(
-                w["id"] == participant_id for w in msg.get("waiting", [])
-            ):
-                await host.send({"type": "command", "name": "admit", "target": participant_id})
-                return
+        lobbies = [m for m in host.messages if m.get("type") == "lobby"]
+        if lobbies and any(w["id"] == participant_id and w.get("lobby_state") == "waiting"
+                           for w in lobbies[-1].get("waiting", [])):
+            await host.send({"type": "command", "name": "admit", "target": participant_id})
+            return
         await asyncio.sleep(0.1)
     raise AssertionError("the member never reached the lobby")
 
