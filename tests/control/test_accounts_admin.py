@@ -123,7 +123,7 @@ def test_the_same_from_the_command_line(tmp_path: Path) -> None:
     store = _store(settings)
     try:
         with pytest.raises(AuthFailed):
-            store.call(accounts.login, username="dr.cli", password=PASSWORD, address="cli")
+            accounts.login(store, username="dr.cli", password=PASSWORD, address="cli")
     finally:
         store.dispose()
     assert cli("enable-user", "--username", "dr.cli").returncode == 0
@@ -132,7 +132,7 @@ def test_the_same_from_the_command_line(tmp_path: Path) -> None:
     assert cli("disable-user", "--username", "nobody.here").returncode == 2
     store = _store(settings)
     try:
-        store.call(accounts.login, username="dr.cli", password=NEW_PASSWORD, address="cli")
+        accounts.login(store, username="dr.cli", password=NEW_PASSWORD, address="cli")
         actions = [(e.actor, e.action) for e in store.call(audit.all_events)
                    if e.action.startswith("user.") and e.action != "user.created"]
         assert actions == [("cli", "user.disabled"), ("cli", "user.enabled"),
@@ -150,7 +150,7 @@ async def test_expired_login_sessions_stop_working_and_are_purged(
     who = await _as(api, "dr.tired")
     for i in range(3):
         with pytest.raises(AuthFailed):
-            await store.run(accounts.login, username="dr.tired", password="wrong password!",
+            await asyncio.to_thread(accounts.login, store, username="dr.tired", password="wrong password!",
                             address=f"192.0.2.{i}")
     clock.advance(hours=accounts.LOGIN_TTL.total_seconds() / 3600 + 1)
     assert (await _call(api, who, "GET", "/api/v1/auth/me"))[0] == 401
@@ -176,7 +176,8 @@ async def test_the_service_purges_on_its_own(
     await asyncio.to_thread(store.migrate)
     user = await store.run(accounts.create_user, username="dr.gone", role="clinician",
                            password=PASSWORD)
-    await store.run(accounts.login, username="dr.gone", password=PASSWORD, address="x")
+    await asyncio.to_thread(accounts.login, store, username="dr.gone", password=PASSWORD,
+                            address="x")
     clock.advance(hours=13)
     await aiohttp_client(app)  # starts the service's background work
     for _ in range(100):

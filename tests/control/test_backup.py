@@ -56,7 +56,7 @@ def _fill(data_dir: Path) -> dict[str, str]:
             store.call(invites.issue, clinician, session.id, member_id)
         store.call(safety.sign_off, cso, content_hash="a" * 64, comment="reviewed",
                    log_text="# log\n")
-        store.call(accounts.login, username="dr.b", password=PASSWORD, address="192.0.2.7")
+        accounts.login(store, username="dr.b", password=PASSWORD, address="192.0.2.7")
         return names
     finally:
         store.dispose()
@@ -116,7 +116,7 @@ def test_backup_then_restore_into_postgresql_and_back(
     # the restored service works: a login, a new audit entry after the restored ones
     store = _store(load_settings(target))
     try:
-        store.call(accounts.login, username="dr.b", password=PASSWORD, address="192.0.2.8")
+        accounts.login(store, username="dr.b", password=PASSWORD, address="192.0.2.8")
         events = store.call(audit.list_events, limit=1, before_id=None, action=None)
         assert events[0].action == "login.succeeded"
         assert events[0].id > max(r["id"] for r in before["audit_events"])

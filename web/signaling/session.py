@@ -24,6 +24,7 @@ from sfu.participant import Participant
 from sfu.registry import RoomRegistry
 from sfu.room import Room
 
+from ..ops.metrics import OPS
 from . import outbound
 from .messages import (
     PROTOCOL_VERSION,
@@ -40,7 +41,6 @@ from .messages import (
     WireError,
     parse,
 )
-from ..ops.metrics import OPS
 
 logger = logging.getLogger(__name__)
 
