@@ -179,6 +179,9 @@ def _host_arrival(state: SessionState, pid: str, known: Participant | None) -> D
         return allow([
             AddParticipant(pid, "host", default_profile(state.rules)),
             SetState(pid, _S.ADMITTED, "enter_as_host"),
+            # the group's entry rule holds for the host too, so the room (which holds a muted
+            # host's audio) and the host's own button agree from the first moment
+            SetMuted(pid, state.rules.muted_on_entry),
         ])
     if known.state is _S.ADMITTED:
         # their earlier connection has not been noticed gone yet (or is another window)

@@ -61,3 +61,27 @@ async def test_three_participants_receive_each_others_video_and_audio(server) ->
     finally:
         for bot in bots.values():
             await bot.leave()
+
+
+async def test_a_host_in_a_room_without_muting_on_entry_is_heard(server) -> None:  # type: ignore[no-untyped-def]
+    # the room holds a muted host's audio; where the group's rule is not to mute on entry,
+    # the host starts unmuted like everyone else, and a host bot that never presses a
+    # button is heard
+    host = Bot(server.link("heard", "Host", role="host"), video=ColorTrack("red"),
+               audio=ToneTrack())
+    member = Bot(server.link("heard", "Robin"), video=ColorTrack("blue"), audio=ToneTrack())
+    try:
+        await host.connect()
+        await member.connect()
+        host_id = host.me["id"]
+
+        def heard() -> bool:
+            peer = member.peers.get(host_id)
+            return peer is not None and peer.audio_frames >= 20 and peer.video_frames >= 5
+
+        await _wait_for(heard, 30.0)
+        assert member.peers[host_id].audio_level_dbfs > -30
+        assert not host.errors and not member.errors
+    finally:
+        await member.leave()
+        await host.leave()
