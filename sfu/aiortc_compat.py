@@ -1,11 +1,12 @@
 """Every use of aiortc's private parts, in one place (aiortc 1.16).
 
-aiortc has no public way to take encoded frames from a receiver, to send a PLI, to narrow a
-transceiver's negotiated codecs after an offer, or to route a subscriber's keyframe request;
-and its SDP parser, which we must agree with line for line, is not documented API. Each of
-those lives here, and `tests/sfu/test_aiortc_compat.py` checks every one against the
-installed aiortc, so an upgrade that changes them fails there, loudly, rather than somewhere
-in the media path.
+aiortc has no public way to take packets or encoded frames from a receiver, to send a PLI or
+a NACK, to narrow a transceiver's negotiated codecs after an offer, to route a subscriber's
+keyframe request, or to send RTP packets it did not make itself (and answer the NACKs for
+them, and report them in its sender reports); and its SDP parser, which we must agree with
+line for line, is not documented API. Each of those lives here, and
+`tests/sfu/test_aiortc_compat.py` checks every one against the installed aiortc, so an
+upgrade that changes them fails there, loudly, rather than somewhere in the media path.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import queue
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.sdp import SessionDescription
 
 SUPPORTED_AIORTC = "1.16"
@@ -22,6 +23,14 @@ SUPPORTED_AIORTC = "1.16"
 # name-mangled private attributes of RTCRtpReceiver
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+# and of RTCRtpSender: what its sender reports (RTCP SR) say was sent
+_SENDER_NTP = "_RTCRtpSender__ntp_timestamp"
+_SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_SENDER_OCTETS = "_RTCRtpSender__octet_count"
+_SENDER_PACKETS = "_RTCRtpSender__packet_count"
+_SENDER_COUNTERS = (_SENDER_NTP, _SENDER_RTP_TIMESTAMP, _SENDER_OCTETS, _SENDER_PACKETS)
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 
 class AiortcContractError(RuntimeError):
@@ -51,6 +60,35 @@ def decoder_queue(receiver: RTCRtpReceiver) -> queue.Queue[Any]:
     """The queue the receiver's decoder thread reads (ours, once replaced)."""
     found: queue.Queue[Any] = getattr(receiver, _DECODER_QUEUE)
     return found
+
+
+def replace_jitter_buffer(receiver: RTCRtpReceiver, replacement: Any) -> None:
+    """Hand every packet to `replacement.add(packet)` instead of aiortc's jitter buffer.
+
+    aiortc calls it for each RTP packet, after decrypting it, unwrapping a retransmission
+    (RTX) and noting gaps for its NACKs, and with the depayloaded data as `packet._data`; it
+    expects `(send_a_pli, encoded_frame_or_None)` back. The buffer releases a frame only when
+    the next begins (one frame interval late); ours forwards the packet at once.
+    """
+    if not hasattr(receiver, _JITTER_BUFFER):
+        raise AiortcContractError("unsupported aiortc version: receiver has no jitter buffer")
+    if getattr(receiver, _DECODER_THREAD, None) is not None:
+        raise RuntimeError("receiver already started: install on the track event")
+    setattr(receiver, _JITTER_BUFFER, replacement)
+
+
+def jitter_buffer(receiver: RTCRtpReceiver) -> Any:
+    """What the receiver hands its packets to (ours, once replaced)."""
+    return getattr(receiver, _JITTER_BUFFER)
+
+
+NackSender = Callable[[int, list[int]], Coroutine[Any, Any, None]]
+
+
+def nack_sender(receiver: RTCRtpReceiver) -> NackSender | None:
+    """The receiver's NACK sender (`await send(media_ssrc, lost_sequence_numbers)`)."""
+    send: NackSender | None = getattr(receiver, "_send_rtcp_nack", None)
+    return send
 
 
 PliSender = Callable[[int], Coroutine[Any, Any, None]]
@@ -84,6 +122,82 @@ def route_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -
     sender._send_keyframe = request  # type: ignore[method-assign]
 
 
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The sender's media and retransmission SSRCs, as its SDP announces them."""
+    return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+def send_payload_types(transceiver: RTCRtpTransceiver) -> tuple[int, int | None]:
+    """The payload type the sender sends (the first negotiated codec, as aiortc's sender
+    uses) and its RTX payload type, if RTX was negotiated for it."""
+    codecs = transceiver._codecs
+    if not codecs:
+        raise RuntimeError("no codec negotiated")
+    media = codecs[0]
+    rtx = next((c.payloadType for c in codecs
+                if c.mimeType.lower().endswith("/rtx")
+                and c.parameters.get("apt") == media.payloadType), None)
+    if media.payloadType is None:
+        raise RuntimeError("codec without a payload type")
+    return int(media.payloadType), rtx
+
+
+def mid_extension_id(transceiver: RTCRtpTransceiver) -> int | None:
+    """The negotiated header extension id of the MID, if any."""
+    for ext in transceiver._headerExtensions:
+        if ext.uri == MID_URI:
+            return int(ext.id)
+    return None
+
+
+SendRtp = Callable[[bytes], Coroutine[Any, Any, None]]
+
+
+def rtp_sender(sender: RTCRtpSender) -> SendRtp:
+    """Send a serialized RTP packet the way the sender does: SRTP-protected, over its
+    (possibly bundled) transport. Raises ConnectionError while DTLS is not up."""
+
+    def send(data: bytes) -> Coroutine[Any, Any, None]:
+        return sender.transport._send_rtp(data)  # type: ignore[no-any-return]
+
+    return send
+
+
+def count_sent(sender: RTCRtpSender, rtp_timestamp: int, payload_bytes: int) -> None:
+    """Record a packet sent past the sender's own loop, so its sender reports stay true (a
+    receiver maps RTP time to wall-clock time and counts loss from them)."""
+    setattr(sender, _SENDER_NTP, clock.current_ntp_time())
+    setattr(sender, _SENDER_RTP_TIMESTAMP, rtp_timestamp)
+    setattr(sender, _SENDER_OCTETS, getattr(sender, _SENDER_OCTETS) + payload_bytes)
+    setattr(sender, _SENDER_PACKETS, getattr(sender, _SENDER_PACKETS) + 1)
+
+
+Retransmit = Callable[[int], Coroutine[Any, Any, None]]
+
+
+def answer_nacks(sender: RTCRtpSender, retransmit: Retransmit) -> None:
+    """A subscriber's NACK for a sequence number calls `await retransmit(seq)`: the packets
+    were sent past the sender's own loop, so only we have them."""
+    sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
+
+
+RtcpObserver = Callable[[Any], None]
+
+
+def observe_rtcp(sender: RTCRtpSender, observe: RtcpObserver) -> None:
+    """Call `observe(packet)` with each RTCP packet routed to the sender (receiver reports,
+    REMB, NACK, PLI), before aiortc handles it."""
+    handle = sender._handle_rtcp_packet
+
+    async def observed(packet: Any) -> None:
+        try:
+            observe(packet)
+        finally:
+            await handle(packet)
+
+    sender._handle_rtcp_packet = observed  # type: ignore[method-assign]
+
+
 def check_contract() -> None:
     """Raise AiortcContractError if a private part used above is missing (cheap, no I/O)."""
     missing = []
@@ -91,6 +205,11 @@ def check_contract() -> None:
         missing.append("RTCRtpReceiver._send_rtcp_pli")
     if not hasattr(RTCRtpSender, "_send_keyframe"):
         missing.append("RTCRtpSender._send_keyframe")
+    for name in ("_retransmit", "_handle_rtcp_packet"):
+        if not hasattr(RTCRtpSender, name):
+            missing.append(f"RTCRtpSender.{name}")
+    if not hasattr(RTCRtpReceiver, "_send_rtcp_nack"):
+        missing.append("RTCRtpReceiver._send_rtcp_nack")
     if not hasattr(SessionDescription, "parse"):
         missing.append("aiortc.sdp.SessionDescription.parse")
     if missing:

@@ -1,4 +1,4 @@
-"""One publication's encoded packets, handed to every subscriber without re-encoding."""
+"""One publication's packets, handed to every subscriber as they arrive, never re-encoded."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ import logging
 import time
 from collections.abc import Callable
 
-import av
+from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .media_packet import MediaPacket
+from .rtp_writer import Outgoing, RtpWriter
 from .stats import MEDIA
 
 logger = logging.getLogger(__name__)
 
-# about 0.5 s of video at 30 fps, or 0.6 s of 20 ms audio frames: enough to ride out a
-# scheduling hiccup, small enough that latency stays bounded
-VIDEO_QUEUE_FRAMES = 16
+# packets waiting in a slot: ~1 s of 640x480 video, or 0.6 s of 20 ms audio frames: enough
+# to ride out a scheduling hiccup, small enough that latency stays bounded
+VIDEO_QUEUE_PACKETS = 96
 AUDIO_QUEUE_FRAMES = 32
 # a video slot still waiting for a keyframe this long after asking asks again: a keyframe
 # request (PLI) or the keyframe itself can be lost, and a publisher sends no periodic ones
@@ -25,19 +27,22 @@ KEYFRAME_RETRY_S = 1.0
 
 
 class PacketTrack(MediaStreamTrack):
-    """A subscriber's slot: `recv()` returns the encoded packets of whichever publication
-    it is attached to.
+    """A subscriber's slot: carries the packets of whichever publication it is attached to.
 
     aiortc's sender stops for good when its track ends, so a subscriber's transceiver keeps
     one slot track for its whole life and the slot is re-pointed when publishers come and go.
+    The sender's own loop calls `recv()` once it has started; the slot then sends its
+    packets from there, each renumbered for this subscriber (sfu/rtp_writer.py), and never
+    returns a frame for aiortc to encode or packetize.
     """
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
         self._fanout: Fanout | None = None
-        self._queue: collections.deque[av.Packet] = collections.deque(
-            maxlen=VIDEO_QUEUE_FRAMES if kind == "video" else AUDIO_QUEUE_FRAMES
+        self.writer = RtpWriter(kind)
+        self._queue: collections.deque[Outgoing] = collections.deque(
+            maxlen=VIDEO_QUEUE_PACKETS if kind == "video" else AUDIO_QUEUE_FRAMES
         )
         self._ready = asyncio.Event()
         # a video subscriber can only start decoding at a keyframe
@@ -50,6 +55,10 @@ class PacketTrack(MediaStreamTrack):
     def fanout(self) -> Fanout | None:
         return self._fanout
 
+    def bind(self, transceiver: RTCRtpTransceiver) -> None:
+        """Send through this transceiver's sender (and answer its subscriber's NACKs)."""
+        self.writer.bind(transceiver)
+
     def attach(self, fanout: Fanout) -> None:
         """Start carrying `fanout`'s packets (from its next keyframe for video)."""
         self.detach()
@@ -61,52 +70,69 @@ class PacketTrack(MediaStreamTrack):
         fanout, self._fanout = self._fanout, None
         if fanout is not None:
             fanout.unsubscribe(self)
-        self._queue.clear()
-        self._need_keyframe = self.kind == "video"
+        self.flush()
 
-    def push(self, packet: av.Packet, keyframe: bool) -> None:
+    def push(self, packet: MediaPacket) -> None:
         if self.readyState != "live":
             return
         if self._need_keyframe:
-            if not keyframe:
+            if not packet.keyframe:
                 self.packets_dropped += 1
-                MEDIA.dropped(self.kind, 1, packet.size)
+                MEDIA.dropped(self.kind, 1, len(packet.payload))
                 if time.monotonic() - self._asked_at >= KEYFRAME_RETRY_S:
                     self.request_keyframe()
                 return
             self._need_keyframe = False
+            self.writer.restart()
+        out = self.writer.map(packet, time.monotonic())
+        if out is None:
+            self.packets_dropped += 1
+            MEDIA.dropped(self.kind, 1, len(packet.payload))
+            if packet.stream != self.writer.stream and self.kind == "video":
+                # another stream began mid-picture (a layer or mode switch): wait for its
+                # keyframe rather than show a broken one
+                self._need_keyframe = True
+                self.request_keyframe()
+            return
         if len(self._queue) == self._queue.maxlen:
             if self.kind == "video":
                 # a gap in an inter-coded stream corrupts every later frame until the
                 # next keyframe: drop the backlog and restart at a keyframe
-                dropped = len(self._queue) + (0 if keyframe else 1)
-                self.packets_dropped += dropped
-                MEDIA.dropped(self.kind, dropped, sum(p.size for p in self._queue)
-                              + (0 if keyframe else packet.size))
-                self._queue.clear()
-                if not keyframe:
-                    self._need_keyframe = True
-                    self.request_keyframe()
-                    return
-            else:
-                self.packets_dropped += 1  # deque drops the oldest
-                MEDIA.dropped(self.kind, 1, self._queue[0].size)
-        self._queue.append(packet)
+                self.packets_dropped += len(self._queue) + 1
+                MEDIA.dropped(self.kind, len(self._queue) + 1,
+                              sum(len(o[3]) for o in self._queue) + len(out[3]))
+                self.flush()
+                self.request_keyframe()
+                return
+            self.packets_dropped += 1  # the deque drops the oldest
+            MEDIA.dropped(self.kind, 1, len(self._queue[0][3]))
+        self._queue.append(out)
         self._ready.set()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        self.packets_sent += 1
-        packet = self._queue.popleft()
-        MEDIA.forwarded(self.kind, packet.size)
-        return packet
+    async def recv(self) -> None:  # type: ignore[override]
+        """Called by aiortc's sender loop once the sender has started: send from here on."""
+        self.writer.start()
+        while True:
+            while not self._queue:
+                if self.readyState != "live":
+                    raise MediaStreamError
+                self._ready.clear()
+                await self._ready.wait()
+            out = self._queue.popleft()
+            self.packets_sent += 1
+            try:
+                await self.writer.send(out)
+            except ConnectionError:
+                # not connected yet, or no longer: aiortc would end the slot for good
+                self.packets_dropped += 1
+                MEDIA.dropped(self.kind, 1, len(out[3]))
+            else:
+                MEDIA.forwarded(self.kind, len(out[3]))
 
     def flush(self) -> None:
+        """Drop what was not sent yet; video restarts at a keyframe."""
         self._queue.clear()
+        self.writer.restart()
         self._need_keyframe = self.kind == "video"
 
     def request_keyframe(self) -> None:
@@ -155,11 +181,12 @@ class KeyframeLimiter:
 
 
 class Fanout:
-    """Copies each encoded packet of one publication to every subscriber's track."""
+    """Copies each packet of one publication's stream to every subscriber's slot."""
 
     def __init__(self, kind: str, request_keyframe: Callable[[], None]) -> None:
         self.kind = kind
         self._tracks: set[PacketTrack] = set()
+        self._each: tuple[PacketTrack, ...] = ()
         self._keyframes = KeyframeLimiter(request_keyframe)
         self.closed = False
 
@@ -171,16 +198,18 @@ class Fanout:
         if self.closed:
             raise RuntimeError("publication has ended")
         self._tracks.add(track)
+        self._each = tuple(self._tracks)
         if self.kind == "video":
             # a late joiner needs a keyframe to start
             track.request_keyframe()
 
     def unsubscribe(self, track: PacketTrack) -> None:
         self._tracks.discard(track)
+        self._each = tuple(self._tracks)
 
-    def publish(self, packet: av.Packet, keyframe: bool) -> None:
-        for track in list(self._tracks):
-            track.push(packet, keyframe)
+    def publish(self, packet: MediaPacket) -> None:
+        for track in self._each:
+            track.push(packet)
 
     def request_keyframe(self) -> None:
         if not self.closed:
@@ -203,3 +232,4 @@ class Fanout:
         for track in list(self._tracks):
             track.detach()
         self._tracks.clear()
+        self._each = ()

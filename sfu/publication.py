@@ -16,8 +16,11 @@ from confidentiality.profiles import Profile
 from . import aiortc_compat, heap, vp8
 from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
+from .ingest import Frame, PacketIngest, install_ingest, nack_sender
+from .media_packet import MediaPacket
+from .packetizer import Vp8Packetizer
 from .processor import FrameTransform, PassThrough, VideoProcessor
-from .tap import PacketTap, install_tap
+from .tap import VIDEO_TIME_BASE
 from .workers import MediaWorkers, RemoteProcessor
 
 logger = logging.getLogger(__name__)
@@ -80,7 +83,14 @@ class Publication:
         self.refused_frames = 0
         self._refusal_noticed_at = -1e9
         self._source_keyframes = KeyframeLimiter(self._send_source_pli)
-        self._tap: PacketTap = install_tap(receiver, self._on_packet)
+        # the processed stream's packets, made once for every subscriber
+        self._packetizer = Vp8Packetizer()
+        # packets as they arrive: forwarded at once, or assembled into frames on their
+        # marker bit for the processor (sfu/ingest.py)
+        self._ingest = PacketIngest(kind, self._on_packet, on_frame=self._on_frame,
+                                    need_keyframe=self._request_source_keyframe,
+                                    send_nack=nack_sender(receiver))
+        install_ingest(receiver, self._ingest)
         if kind == "video":
             self._apply_profile(profile)
 
@@ -158,6 +168,8 @@ class Publication:
                     old.close()
             if self._mode != "process":
                 self._mode = "process"
+                # the processor decodes whole frames, each released on its marker bit
+                self._ingest.assemble = True
                 # fail closed: raw packets still queued for subscribers must not go out now
                 self.fanout.flush()
                 self._processor.resync()
@@ -203,32 +215,47 @@ class Publication:
         except RuntimeError:
             pass  # loop closed during shutdown
 
-    def _on_packet(self, packet: av.Packet, keyframe: bool) -> None:
+    def _on_packet(self, packet: MediaPacket) -> None:
+        """A source packet, as it arrives (on the event loop)."""
         self.packets_in += 1
         if self.held:
             return
-        allowed = self.kind != "video" or self._picture_allowed(packet, keyframe)
-        if self._mode == "forward":
+        allowed = self.kind != "video" or self._picture_allowed(packet)
+        mode = self._mode
+        if mode == "process":
+            # the processor has it, as part of a frame (`_on_frame`); a refused picture goes
+            # there too: the processor refuses it before its decoder and sends a placeholder
+            return
+        if mode == "forward":
             if allowed:
-                self.fanout.publish(packet, keyframe)
+                self.fanout.publish(packet)
             return
-        if self._mode == "to_forward" and keyframe and allowed:
+        if packet.keyframe and allowed:
+            # "to_forward": subscribers switch to the source at its keyframe
             self._mode = "forward"
-            self.fanout.publish(packet, keyframe)
+            self._ingest.assemble = False
+            self.fanout.publish(packet)
+
+    def _on_frame(self, frame: Frame) -> None:
+        """A whole source frame, as soon as its last packet is in (processed streams)."""
+        if self.held or self._mode == "forward" or self._processor is None:
             return
-        # a refused picture goes on too: the processor refuses it before its decoder and
-        # sends a placeholder, so subscribers see that the video stopped
-        assert self._processor is not None
+        data, timestamp, keyframe = frame
+        packet = av.Packet(data)
+        packet.pts = packet.dts = timestamp
+        packet.time_base = VIDEO_TIME_BASE
         self._processor.submit(packet, keyframe)
 
-    def _picture_allowed(self, packet: av.Packet, keyframe: bool) -> bool:
+    def _picture_allowed(self, packet: MediaPacket) -> bool:
         """False for a keyframe claiming a picture size out of bounds, and what follows it."""
-        if keyframe:
-            size = vp8.keyframe_size(bytes(packet))
+        if packet.keyframe:
+            at = packet.header_size
+            size = vp8.keyframe_size(packet.payload[at:at + vp8.KEYFRAME_HEADER_BYTES])
             self._oversized = size is not None and not vp8.size_allowed(*size)
         if not self._oversized:
             return True
-        self.refused_frames += 1
+        if packet.frame_start:
+            self.refused_frames += 1
         now = self._loop.time()
         if now - self._refusal_noticed_at >= REFUSAL_NOTICE_INTERVAL_S:
             self._refusal_noticed_at = now
@@ -242,7 +269,8 @@ class Publication:
         processor = self._processor
         if processor is None or epoch != processor.epoch or self._mode == "forward" or self.held:
             return
-        self.fanout.publish(packet, keyframe)
+        for rtp in self._packetizer.packetize(bytes(packet), packet.pts or 0, keyframe):
+            self.fanout.publish(rtp)
 
     def _request_keyframe(self) -> None:
         if self._mode == "forward" or self._processor is None:
@@ -278,7 +306,7 @@ class Publication:
         self.held = held
 
     async def aclose(self) -> None:
-        self._tap.detach()
+        self._ingest.detach()
         self._source_keyframes.close()
         self.fanout.close()
         if self._processor is not None:

@@ -21,6 +21,7 @@ from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull
 from .fanout import PacketTrack
 from .grants import Grant
 from .ice import keep_loopback_candidates, loopback_only, rtc_configuration
+from .ingest import Discard, install_ingest
 from .offers import CODECS_KEPT, REQUIRED_CODEC, CheckedSdp, canonical_sdp, check_offer
 from .participant import (
     Participant,
@@ -30,7 +31,6 @@ from .participant import (
     route_keyframe_requests,
 )
 from .publication import Publication, TransformFactory, pass_through_factory
-from .tap import install_tap
 from .vp8 import MAX_PICTURE_PIXELS
 from .workers import MediaWorkers
 
@@ -87,10 +87,6 @@ def _codecs(kind: str, names: Sequence[str]) -> list[Any]:
 def _pin_codecs(transceiver: Any) -> None:
     # both legs of a forwarded stream must use the same codec: VP8 and Opus everywhere
     transceiver.setCodecPreferences(_codecs(transceiver.kind, CODECS_KEPT[transceiver.kind]))
-
-
-def _discard(packet: Any, keyframe: bool) -> None:
-    """Where a refused track's frames go."""
 
 
 class Room:
@@ -380,7 +376,7 @@ class Room:
             if (participant.preview_pc is not pc or participant.preview_pub is not None
                     or participant.state is not ParticipantState.LOBBY or track.kind != "video"):
                 # never a second preview track (the offer check already sees to it)
-                install_tap(receiver, _discard)
+                install_ingest(receiver, Discard())
                 return
             pub = self._open_publication(participant, receiver, "video", always_process=False)
             if pub is None:
@@ -510,7 +506,7 @@ class Room:
                 or participant.publisher_pc is not pc
                 or participant.state is not ParticipantState.ADMITTED):
             # left or sent to the lobby while the offer was applied: nothing is published
-            install_tap(receiver, _discard)
+            install_ingest(receiver, Discard())
             return
         pub = self._open_publication(participant, receiver, track.kind,
                                      always_process=self.policy.always_process)
@@ -543,7 +539,7 @@ class Room:
         owned = self._open_publications.setdefault(participant.id, set())
         if len(owned) >= MAX_PUBLICATIONS_PER_PARTICIPANT:
             # tapped all the same: aiortc's own decoder must not run on it either
-            install_tap(receiver, _discard)
+            install_ingest(receiver, Discard())
             participant.send({
                 "type": "error", "code": "too_many_tracks",
                 "message": f"at most {MAX_PUBLICATIONS_PER_PARTICIPANT} tracks at once; "
@@ -636,6 +632,7 @@ class Room:
             transceiver = pc.addTransceiver(pub.kind, direction="sendonly")
             _pin_codecs(transceiver)
             track = PacketTrack(pub.kind)
+            track.bind(transceiver)
             transceiver.sender.replaceTrack(track)
             route_keyframe_requests(transceiver.sender, track)
             sub = Subscription(transceiver=transceiver, track=track)

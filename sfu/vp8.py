@@ -74,3 +74,90 @@ def check_frame(data: bytes) -> str | None:
         # says keyframe, has no start code: a decoder refuses it anyway
         return "malformed"
     return None if size_allowed(*size) else "picture_size"
+
+
+# --- RTP payload (RFC 7741): what the server reads and writes of each packet
+# the largest payload a packet carries: a 1200-byte path MTU minus RTP, SRTP and extension
+# headers, as browsers packetize
+MAX_PAYLOAD_BYTES = 1100
+PICTURE_ID_MODULO = 1 << 15
+
+
+class Descriptor:
+    """The parts of a VP8 payload descriptor the server acts on."""
+
+    __slots__ = ("start", "partition", "size", "picture_id_at", "picture_id_bytes")
+
+    def __init__(self, start: bool, partition: int, size: int, picture_id_at: int,
+                 picture_id_bytes: int) -> None:
+        self.start = start  # S: the first packet of a partition
+        self.partition = partition  # PID
+        self.size = size  # bytes before the VP8 data
+        # where the picture id sits (0 when absent) and its width, 1 or 2 bytes
+        self.picture_id_at = picture_id_at
+        self.picture_id_bytes = picture_id_bytes
+
+    @property
+    def frame_start(self) -> bool:
+        """The first packet of a frame: partition 0 begins here."""
+        return self.start and self.partition == 0
+
+
+def parse_descriptor(payload: bytes) -> Descriptor | None:
+    """The payload descriptor at the start of an RTP payload, or None if it is malformed."""
+    n = len(payload)
+    if n < 1:
+        return None
+    first = payload[0]
+    start, partition = bool(first & 0x10), first & 0x0F
+    pos = 1
+    pid_at = pid_bytes = 0
+    if first & 0x80:
+        if n < 2:
+            return None
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:  # I: a picture id
+            if n < pos + 1:
+                return None
+            pid_at = pos
+            pid_bytes = 2 if payload[pos] & 0x80 else 1
+            pos += pid_bytes
+        if ext & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if ext & 0x30:  # T or K: one byte holds both
+            pos += 1
+        if n < pos:
+            return None
+    return Descriptor(start, partition, pos, pid_at, pid_bytes)
+
+
+def picture_id(payload: bytes, at: int, width: int) -> int | None:
+    """The picture id at `at` (`width` bytes, from `parse_descriptor`), or None if absent."""
+    if not at:
+        return None
+    if width == 2:
+        return ((payload[at] & 0x7F) << 8) | payload[at + 1]
+    return payload[at] & 0x7F
+
+
+def with_picture_id(payload: bytes, at: int, width: int, value: int) -> bytes:
+    """The payload with its picture id replaced (same width: a 7-bit id wraps at 128)."""
+    if width == 2:
+        value %= PICTURE_ID_MODULO
+        return b"".join((payload[:at], bytes(((value >> 8) | 0x80, value & 0xFF)),
+                         payload[at + 2:]))
+    return b"".join((payload[:at], bytes((value & 0x7F,)), payload[at + 1:]))
+
+
+def packetize(frame: bytes, picture_id_value: int,
+              max_payload: int = MAX_PAYLOAD_BYTES) -> list[bytes]:
+    """One encoded frame as RTP payloads: a descriptor with a 15-bit picture id, then data."""
+    pid = picture_id_value % PICTURE_ID_MODULO
+    pid_bytes = bytes(((pid >> 8) | 0x80, pid & 0xFF))
+    first, rest = b"\x90\x80" + pid_bytes, b"\x80\x80" + pid_bytes
+    step = max_payload - len(first)
+    payloads = []
+    for pos in range(0, len(frame), step):
+        payloads.append((first if pos == 0 else rest) + frame[pos:pos + step])
+    return payloads
