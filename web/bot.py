@@ -320,6 +320,7 @@ class Bot:
         publish: bool = True,
         decode_video: bool = True,
         on_video_frame: Any = None,
+        on_audio_frame: Any = None,
     ) -> None:
         self.ws_url, self.grant = parse_link(link)
         self.video = video
@@ -327,6 +328,7 @@ class Bot:
         self.publish = publish
         self.decode_video = decode_video
         self.on_video_frame = on_video_frame
+        self.on_audio_frame = on_audio_frame
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.pub_pc: RTCPeerConnection | None = None
@@ -418,7 +420,8 @@ class Bot:
         elif mtype == "publish_answer":
             assert self.pub_pc is not None
             await self.pub_pc.setRemoteDescription(
-                RTCSessionDescription(sdp=data["sdp"], type="answer")
+                RTCSessionDescription(sdp=self.incoming_sdp("publish", data["sdp"]),
+                                      type="answer")
             )
             self._published.set()
         elif mtype == "subscribe_offer":
@@ -448,7 +451,9 @@ class Bot:
         if self.video is not None:
             _vp8_only(pc.addTransceiver(self.video, direction="sendonly"))
         await pc.setLocalDescription(await pc.createOffer())
-        await self.send({"type": "publish_offer", "sdp": pc.localDescription.sdp, "id": "pub"})
+        await self.send({"type": "publish_offer",
+                         "sdp": self.outgoing_sdp("publish", pc.localDescription.sdp),
+                         "id": "pub"})
 
     async def _on_subscribe_offer(self, data: dict[str, Any]) -> None:
         if self.sub_pc is None:
@@ -465,9 +470,20 @@ class Bot:
                 task.add_done_callback(self._tasks.discard)
 
         self._mid_map = dict(data.get("tracks", {}))
-        await self.sub_pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
+        await self.sub_pc.setRemoteDescription(RTCSessionDescription(
+            sdp=self.incoming_sdp("subscribe", data["sdp"]), type="offer"))
         await self.sub_pc.setLocalDescription(await self.sub_pc.createAnswer())
-        await self.send({"type": "subscribe_answer", "sdp": self.sub_pc.localDescription.sdp})
+        await self.send({"type": "subscribe_answer",
+                         "sdp": self.outgoing_sdp("subscribe", self.sub_pc.localDescription.sdp)})
+
+    # where a test puts something between this bot and the server (an impaired link)
+    def outgoing_sdp(self, leg: str, sdp: str) -> str:
+        """The SDP this bot sends on its `leg` ("publish" or "subscribe")."""
+        return sdp
+
+    def incoming_sdp(self, leg: str, sdp: str) -> str:
+        """The SDP this bot applies from the server on its `leg`."""
+        return sdp
 
     async def _consume(self, track: MediaStreamTrack, mid: str | None) -> None:
         loop = asyncio.get_running_loop()
@@ -506,6 +522,8 @@ class Bot:
                 pcm = frame.to_ndarray().astype(np.float32) / 32768.0
                 rms = float(np.sqrt(np.mean(pcm**2))) if pcm.size else 0.0
                 peer.audio_rms = 0.9 * peer.audio_rms + 0.1 * rms if peer.audio_frames > 1 else rms
+                if self.on_audio_frame is not None:
+                    self.on_audio_frame(pid, rms)
 
     def report(self) -> dict[str, Any]:
         return {
