@@ -157,24 +157,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(mode: str, workdir: Path) -> ServerChild:
+def _start(mode: str, workdir: Path, root: Path = ROOT, label: str | None = None
+           ) -> ServerChild:
+    """Start server `mode` from the code at `root` (another checkout to compare against)."""
     port = _free_port()
-    log_path = workdir / f"{mode}.log"
+    label = label or mode
+    log_path = workdir / f"{label}.log"
     if mode == BASELINE:
         args = ["-m", "bench.baseline_relay", "--port", str(port)]
         secret = "baseline-relay-does-not-verify-grants"
     else:
-        data_dir = workdir / mode
+        data_dir = workdir / label
         # create the secrets before the child reads them, so links minted here verify there
         secret = load_settings(data_dir).grant_secret
         args = ["-m", "bench.confide_server", "--port", str(port), "--data-dir", str(data_dir)]
         if mode == "confide-encode-once":
             args.append("--always-process")
     log = open(log_path, "wb")  # noqa: SIM115 (the child owns it until it exits)
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if root != ROOT:
+        # the other checkout's packages first (this one is installed in the virtualenv)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(root), env.get("PYTHONPATH"))))
+    proc = subprocess.Popen([sys.executable, *args], cwd=root, stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
     log.close()
-    return ServerChild(mode, proc, port, secret, log_path)
+    return ServerChild(label, proc, port, secret, log_path)
 
 
 async def _wait_healthy(server: ServerChild, timeout_s: float = 90.0) -> None:

@@ -12,7 +12,11 @@ taken at a subscriber, from capture to decoded output, with the same clocks:
              corrupted frames (decoded picture unlike the frame it claims to be)
   pub-loss   5 % loss both ways on the publisher's leg: the same at two subscribers
 
-Run: python bench/bench_latency.py [--window 10] [--modes forward,process] [--trials ...]
+With `--before DIR`, each mode also runs from the checkout in DIR (the code before a change),
+trial by trial beside this one, and the summary gives after / before ratios of added latency.
+
+Run: python bench/bench_latency.py [--window 12] [--modes forward,process] [--trials ...]
+     [--before DIR]
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ from web.bot import Bot  # noqa: E402
 
 MODES = {"forward": "confide-forward", "process": "confide-encode-once"}
 TRIALS = ("latency", "sub-loss", "pub-loss")
+# servers started from `--before DIR` (the code before a change) are labelled `<mode>@before`
+BEFORE = "@before"
 SUBSCRIBERS = 11
 CHECKING_SUBSCRIBERS = 2
 READY_TIMEOUT_S = 30.0
@@ -89,6 +95,8 @@ class Receiver:
     audio_ms_p50: float | None = None
     lip_sync_ms: float | None = None
     psnr_db_min: float | None = None
+    # every checked frame's capture -> decoded ms (pooled over receivers for the trial's p50)
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -106,8 +114,7 @@ class Trial:
     link: dict[str, Any] = field(default_factory=dict)
 
     def video_ms(self, q: float) -> float | None:
-        lat = [x for r in self.receivers for x in r._latencies]  # type: ignore[attr-defined]
-        return _pct(lat, q)
+        return _pct([x for r in self.receivers for x in r.latencies_ms], q)
 
 
 class Probe:
@@ -138,7 +145,7 @@ class Probe:
         if r.audio_ms_p50 is not None and r.video_ms_p50 is not None:
             r.lip_sync_ms = r.audio_ms_p50 - r.video_ms_p50
         r.psnr_db_min = round(min(c.scores_db), 1) if c.scores_db else None
-        r._latencies = lat  # type: ignore[attr-defined]
+        r.latencies_ms = lat
         return r
 
 
@@ -269,6 +276,13 @@ async def server_trial(server: ServerChild, mode: str, kind: str, warmup_s: floa
     return trial
 
 
+def _ratio(after: float | None, before: float | None) -> float | None:
+    # an added latency at or below the floor's noise has no meaningful ratio
+    if after is None or before is None or before <= 1.0:
+        return None
+    return round(max(after, 0.0) / before, 2)
+
+
 def _fmt(x: float | None, spec: str = ".0f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -277,18 +291,18 @@ def report(trials: list[Trial]) -> dict[str, Any]:
     floor = next((t for t in trials if t.name == "direct" and t.ok), None)
     base = floor.receivers[0] if floor and floor.receivers else None
     print()
-    print(f"{'trial':<10}{'mode':<9}{'receiver':<9}{'fps':>6}{'frz':>4}{'gap s':>7}"
+    print(f"{'trial':<10}{'mode':<16}{'receiver':<9}{'fps':>6}{'frz':>4}{'gap s':>7}"
           f"{'bad':>5}{'/chk':>6}{'v p50':>7}{'p95':>6}{'added':>7}{'a p50':>7}{'sync':>6}"
           f"{'server':>8}{'others':>8}")
     summary: dict[str, Any] = {}
     for t in trials:
         if not t.ok:
-            print(f"{t.name:<10}{t.mode:<9}FAILED: {t.error}")
+            print(f"{t.name:<10}{t.mode:<16}FAILED: {t.error}")
             continue
         for r in t.receivers:
             added = (r.video_ms_p50 - base.video_ms_p50) if base and r.video_ms_p50 is not None \
                 and base.video_ms_p50 is not None else None
-            print(f"{t.name:<10}{t.mode:<9}{r.name:<9}{r.fps:>6.1f}{r.freezes:>4}"
+            print(f"{t.name:<10}{t.mode:<16}{r.name:<9}{r.fps:>6.1f}{r.freezes:>4}"
                   f"{r.longest_gap_s:>7.2f}{r.corrupted:>5}{r.checked:>6}"
                   f"{_fmt(r.video_ms_p50):>7}{_fmt(r.video_ms_p95):>6}{_fmt(added, '+.0f'):>7}"
                   f"{_fmt(r.audio_ms_p50):>7}{_fmt(r.lip_sync_ms, '+.0f'):>6}"
@@ -309,6 +323,17 @@ def report(trials: list[Trial]) -> dict[str, Any]:
               f"p95 {_fmt(s['added_p95_ms'], '+.0f')} ms at {SUBSCRIBERS} subscribers; "
               f"lip sync {[_fmt(x, '+.0f') for x in s['lip_sync_ms']]} ms "
               f"(direct {_fmt(base.lip_sync_ms if base else None, '+.0f')})")
+    ratios: dict[str, Any] = {}
+    for mode, after in summary.items():
+        before = summary.get(f"{mode}{BEFORE}")
+        if mode.endswith(BEFORE) or before is None:
+            continue
+        ratios[mode] = {q: _ratio(after[f"added_{q}_ms"], before[f"added_{q}_ms"])
+                        for q in ("p50", "p95")}
+        print(f"{mode}: added latency after / before: p50 {_fmt(ratios[mode]['p50'], '.2f')}, "
+              f"p95 {_fmt(ratios[mode]['p95'], '.2f')}")
+    if ratios:
+        summary["ratios_after_over_before"] = ratios
     print("columns: fps and frz (freezes: > 1 s without a new frame) over the window; gap: "
           "longest time without a new frame; bad/chk: frames decoded unlike the frame they "
           "claim to be / frames checked; v: video latency capture -> decoded, ms; added: "
@@ -327,17 +352,25 @@ async def main_async(args: argparse.Namespace) -> int:
     started = time.monotonic()
     trials: list[Trial] = []
     with tempfile.TemporaryDirectory(prefix="confide-latency-") as tmp:
-        servers = {mode: _start_server(MODES[mode], Path(tmp)) for mode in modes}
+        servers = {mode: _start_server(MODES[mode], Path(tmp), label=mode) for mode in modes}
+        if args.before is not None:
+            for mode in modes:
+                servers[mode + BEFORE] = _start_server(MODES[mode], Path(tmp),
+                                                       root=args.before.resolve(),
+                                                       label=mode + BEFORE)
+        labels = [label for mode in modes
+                  for label in (mode + BEFORE, mode) if label in servers]
         try:
             await asyncio.gather(*(_wait_healthy(s) for s in servers.values()))
             trials.append(await direct(args.window))
             print("  direct done", flush=True)
             for kind in kinds:
-                for mode in modes:
-                    trial = await server_trial(servers[mode], mode, kind, args.warmup,
+                # before and after side by side, so both see the same machine
+                for label in labels:
+                    trial = await server_trial(servers[label], label, kind, args.warmup,
                                                args.window)
                     trials.append(trial)
-                    print(f"  {kind:<9} {mode:<8} {'ok' if trial.ok else trial.error}",
+                    print(f"  {kind:<9} {label:<15} {'ok' if trial.ok else trial.error}",
                           flush=True)
         finally:
             for server in servers.values():
@@ -355,11 +388,12 @@ async def main_async(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / time.strftime("latency-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({
-        "modes": modes, "trials_run": kinds, "warmup_s": args.warmup, "window_s": args.window,
+        "modes": modes, "before": str(args.before) if args.before else None,
+        "trials_run": kinds, "warmup_s": args.warmup, "window_s": args.window,
         "load_average": load, "cores": psutil.cpu_count(), "elapsed_s": round(elapsed, 1),
         "summary": summary,
         "trials": [{**asdict(t), "receivers": [
-            {k: v for k, v in r.__dict__.items() if not k.startswith("_")}
+            {k: v for k, v in asdict(r).items() if k != "latencies_ms"}
             for r in t.receivers]} for t in trials],
     }, indent=2, default=str))
     print(f"results: {out.relative_to(ROOT)}")
@@ -373,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", default=",".join(TRIALS))
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--window", type=float, default=12.0)
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="also run each mode's server from this checkout (the code before "
+                             "a change, e.g. `git worktree add DIR main`), as <mode>@before")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

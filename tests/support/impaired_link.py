@@ -14,7 +14,7 @@ import asyncio
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from web.bot import Bot
 
@@ -59,8 +59,8 @@ class _Side(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # the selector loop's datagram transport is not a DatagramTransport subclass
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.link._received(self.facing, data, addr)
