@@ -209,6 +209,8 @@ class PacketIngest:
         self.packets = 0
         self.malformed = 0
         self.nacks_repeated = 0
+        # packets that came after they were noted missing (a retransmission, or late)
+        self.recovered = 0
 
     @property
     def assemble(self) -> bool:
@@ -274,8 +276,8 @@ class PacketIngest:
                     # aiortc's receiver asks for these once, now
                     self._missing[seq_add(highest, n)] = _Missing(now)
             self._highest = seq
-        else:
-            self._missing.pop(seq, None)
+        elif self._missing.pop(seq, None) is not None:
+            self.recovered += 1
         if not self._missing or now - self._checked_s < RENACK_INTERVAL_S / 4:
             return
         self._checked_s = now

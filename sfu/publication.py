@@ -305,6 +305,11 @@ class Publication:
             self._request_keyframe()
         self.held = held
 
+    @property
+    def ingest(self) -> PacketIngest:
+        """The source's packets as they arrive (its counters: packets, recovered, ...)."""
+        return self._ingest
+
     async def aclose(self) -> None:
         self._ingest.detach()
         self._source_keyframes.close()

@@ -72,6 +72,10 @@ class StampedClipTrack(MediaStreamTrack):
         self._count += 1
         return frame
 
+    @property
+    def frames_sent(self) -> int:
+        return self._count
+
     def reference(self, index: int) -> np.ndarray | None:
         """What frame `index` showed (below its number), if it was sent lately."""
         if index not in self.sent_at:
@@ -100,6 +104,8 @@ class FrameChecker:
     # (arrival, capture -> decoded ms) of every checked frame
     latencies: list[tuple[float, float]] = field(default_factory=list)
     scores_db: list[float] = field(default_factory=list)
+    # (arrival, frame number) of every frame whose number could be read, in arrival order
+    shown: list[tuple[float, int]] = field(default_factory=list)
     sizes: collections.Counter[tuple[int, int]] = field(default_factory=collections.Counter)
 
     def on_frame(self, img: np.ndarray) -> None:
@@ -118,12 +124,23 @@ class FrameChecker:
             self.corrupted += 1
             self.corrupted_at.append(now)
             return
+        self.shown.append((now, index))
         score = psnr(sent, img)
         self.scores_db.append(score)
         if score < CORRUPT_BELOW_DB:
             self.corrupted += 1
             self.corrupted_at.append(now)
         self.latencies.append((now, (now - self.source.sent_at[index]) * 1000))
+
+    def on_screen_captured_at(self) -> float | None:
+        """When the frame now on screen (the last one decoded) was captured."""
+        if not self.shown:
+            return None
+        return self.source.sent_at.get(self.shown[-1][1])
+
+    def numbers(self, start: float, end: float) -> list[int]:
+        """The frame numbers shown between `start` and `end`, in arrival order."""
+        return [index for t, index in self.shown if start <= t <= end]
 
     def window(self, start: float, end: float) -> WindowStats:
         times = [t for t in self.arrivals if start <= t <= end]
@@ -146,3 +163,16 @@ class WindowStats:
     freezes: int
     corrupted: int = 0
     checked: int = 0
+
+
+def longest_skip(numbers: list[int]) -> int:
+    """The most source frames never shown between two frames shown one after the other: how
+    long the tile stood still, counted in the source's frames rather than on a clock."""
+    return max((b - a - 1 for a, b in zip(numbers, numbers[1:], strict=False)), default=0)
+
+
+def shown_share(numbers: list[int]) -> float:
+    """The share of the source's frames over the span of `numbers` that were shown."""
+    if len(numbers) < 2:
+        return 0.0
+    return len(set(numbers)) / (max(numbers) - min(numbers) + 1)

@@ -12,6 +12,7 @@ import asyncio
 import fractions
 import math
 import time
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -69,12 +70,23 @@ class ClapTrack(MediaStreamTrack):
 
 
 class OnsetTimer:
-    """Times each burst's arrival at one receiver (decoded audio frame RMS in, ms out)."""
+    """Times each burst's arrival at one receiver (decoded audio frame RMS in, ms out).
 
-    def __init__(self, source: ClapTrack) -> None:
+    With `on_screen` (when the picture now on screen was captured, from its stamp), each
+    onset also notes what the viewer sees as the burst sounds: the on-screen picture's
+    capture time minus the burst's. Both are the source's own capture times, so the
+    receiver's clock and scheduling cancel out. In sync, that picture is the one captured
+    with the burst or just before it: between minus one frame interval and zero. Sound late
+    by d moves it up by d; sound early by d, down by d.
+    """
+
+    def __init__(self, source: ClapTrack,
+                 on_screen: Callable[[], float | None] | None = None) -> None:
         self.source = source
+        self._on_screen = on_screen
         self._quiet = 0
         self.samples: list[tuple[float, float]] = []  # (arrival, latency ms)
+        self.screen_leads_ms: list[float] = []
 
     def on_rms(self, rms: float) -> None:
         now = time.monotonic()
@@ -85,4 +97,7 @@ class OnsetTimer:
             captured = self.source.burst_before(now)
             if captured is not None and now - captured < 0.9:
                 self.samples.append((now, (now - captured) * 1000))
+                seen = self._on_screen() if self._on_screen is not None else None
+                if seen is not None:
+                    self.screen_leads_ms.append((seen - captured) * 1000)
         self._quiet = 0
