@@ -94,6 +94,9 @@ class Receiver:
     video_ms_p95: float | None = None
     audio_ms_p50: float | None = None
     lip_sync_ms: float | None = None
+    # as each burst sounds, the capture time of the picture on screen minus the burst's
+    # (median; in sync: between minus one frame interval and zero)
+    screen_lead_ms: float | None = None
     psnr_db_min: float | None = None
     # every checked frame's capture -> decoded ms (pooled over receivers for the trial's p50)
     latencies_ms: list[float] = field(default_factory=list, repr=False)
@@ -123,7 +126,8 @@ class Probe:
     def __init__(self, name: str, video: StampedClipTrack, audio: ClapTrack | None) -> None:
         self.name = name
         self.checker = FrameChecker(video)
-        self.onsets = OnsetTimer(audio) if audio is not None else None
+        self.onsets = OnsetTimer(audio, on_screen=self.checker.on_screen_captured_at) \
+            if audio is not None else None
 
     def on_video(self, _pid: str, img: np.ndarray) -> None:
         self.checker.on_frame(img)
@@ -142,6 +146,8 @@ class Probe:
                      checked=w.checked)
         r.video_ms_p50, r.video_ms_p95 = _pct(lat, 0.5), _pct(lat, 0.95)
         r.audio_ms_p50 = _pct(audio, 0.5)
+        if self.onsets is not None:
+            r.screen_lead_ms = _pct(self.onsets.screen_leads_ms, 0.5)
         if r.audio_ms_p50 is not None and r.video_ms_p50 is not None:
             r.lip_sync_ms = r.audio_ms_p50 - r.video_ms_p50
         r.psnr_db_min = round(min(c.scores_db), 1) if c.scores_db else None
@@ -292,7 +298,7 @@ def report(trials: list[Trial]) -> dict[str, Any]:
     base = floor.receivers[0] if floor and floor.receivers else None
     print()
     print(f"{'trial':<10}{'mode':<16}{'receiver':<9}{'fps':>6}{'frz':>4}{'gap s':>7}"
-          f"{'bad':>5}{'/chk':>6}{'v p50':>7}{'p95':>6}{'added':>7}{'a p50':>7}{'sync':>6}"
+          f"{'bad':>5}{'/chk':>6}{'v p50':>7}{'p95':>6}{'added':>7}{'a p50':>7}{'sync':>6}{'scr':>6}"
           f"{'server':>8}{'others':>8}")
     summary: dict[str, Any] = {}
     for t in trials:
@@ -306,6 +312,7 @@ def report(trials: list[Trial]) -> dict[str, Any]:
                   f"{r.longest_gap_s:>7.2f}{r.corrupted:>5}{r.checked:>6}"
                   f"{_fmt(r.video_ms_p50):>7}{_fmt(r.video_ms_p95):>6}{_fmt(added, '+.0f'):>7}"
                   f"{_fmt(r.audio_ms_p50):>7}{_fmt(r.lip_sync_ms, '+.0f'):>6}"
+                  f"{_fmt(r.screen_lead_ms, '+.0f'):>6}"
                   f"{t.server_cores:>8.2f}{t.others_cores:>8.2f}")
         if t.name == "latency" and base is not None:
             p50, p95 = t.video_ms(0.5), t.video_ms(0.95)
@@ -315,6 +322,7 @@ def report(trials: list[Trial]) -> dict[str, Any]:
                 "added_p95_ms": None if p95 is None or base.video_ms_p95 is None
                 else round(p95 - base.video_ms_p95, 1),
                 "lip_sync_ms": [r.lip_sync_ms for r in t.receivers],
+                "screen_lead_ms": [r.screen_lead_ms for r in t.receivers],
                 "counted_fps_min": t.counted_fps_min,
             }
     print()
@@ -338,7 +346,8 @@ def report(trials: list[Trial]) -> dict[str, Any]:
           "longest time without a new frame; bad/chk: frames decoded unlike the frame they "
           "claim to be / frames checked; v: video latency capture -> decoded, ms; added: "
           "minus direct p50; a: audio burst latency; sync: audio minus video (ms, + = sound "
-          "late); server/others: cores")
+          "late); scr: as each burst sounds, capture time of the picture on screen minus the "
+          "burst's (in sync: -67..0 at 15 fps); server/others: cores")
     return summary
 
 
