@@ -15,3 +15,6 @@ class PrivacyEvent:
     kind: EventKind
     detail: str
     faces: int = 0
+    # fail_closed because a frame missed its deadline (models warming up, a busy node): the
+    # placeholder goes out all the same; the host hears of it only if it lasts
+    late: bool = False

@@ -164,7 +164,7 @@ class PrivacyPipeline:
             return self._placeholder(frame, size)
         if self._pending is not None and not self._pending.done():
             # fail closed: the previous frame's transform is still stuck
-            self._fail("transform still running past its deadline")
+            self._fail("transform still running past its deadline", late=True)
             return self._placeholder(frame, size)
         # a decoded frame is yuv420p: even-sized frames stay in I420 end to end (no RGB round
         # trip); odd sizes, which I420 arrays cannot hold, go through RGB
@@ -182,7 +182,8 @@ class PrivacyPipeline:
         try:
             result = future.result(timeout=self._deadline_s)
         except concurrent.futures.TimeoutError:
-            self._fail(f"transform missed its {self._deadline_s * 1000:.0f} ms deadline")
+            self._fail(f"transform missed its {self._deadline_s * 1000:.0f} ms deadline",
+                       late=True)
             return self._placeholder(frame, size)
         except Exception as exc:  # noqa: BLE001 - a transform bug must not leak pixels
             log.warning("privacy transform raised %s", type(exc).__name__, exc_info=True)
@@ -279,20 +280,22 @@ class PrivacyPipeline:
                 plane.update(bytes([128]) * plane.buffer_size)
             return out
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, *, late: bool = False) -> None:
         if not self._failed:
             self._failed = True
-            self._emit("fail_closed", f"{self._display_name}: {PAUSED_REASON} ({reason})")
+            self._emit("fail_closed", f"{self._display_name}: {PAUSED_REASON} ({reason})",
+                       late=late)
 
     def _recover(self) -> None:
         if self._failed:
             self._failed = False
             self._emit("recovered", f"{self._display_name}: video restored")
 
-    def _emit(self, kind: EventKind, detail: str, faces: int = 0) -> None:
+    def _emit(self, kind: EventKind, detail: str, faces: int = 0, *, late: bool = False
+              ) -> None:
         if self._on_event is None:
             return
         try:
-            self._on_event(PrivacyEvent(kind=kind, detail=detail, faces=faces))
+            self._on_event(PrivacyEvent(kind=kind, detail=detail, faces=faces, late=late))
         except Exception:  # noqa: BLE001 - a listener must not break the video path
             log.exception("privacy event listener raised")

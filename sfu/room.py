@@ -30,6 +30,7 @@ from .participant import (
     Subscription,
     route_keyframe_requests,
 )
+from .privacy_alerts import FallbackAlert, FallbackAlerts
 from .publication import Publication, TransformFactory, pass_through_factory
 from .vp8 import MAX_PICTURE_PIXELS
 from .workers import MediaWorkers
@@ -123,6 +124,9 @@ class Room:
         self.created_at = clock()
         # the session's rules, when the wiring attaches them (see web.session_control)
         self.controller: Any = None
+        # host alerts about a paused privacy filter: real failures, once an episode
+        self._fallback_alerts = FallbackAlerts()
+        self._fallback_check: asyncio.TimerHandle | None = None
 
     # --- events
     def on(self, listener: Listener) -> None:
@@ -290,6 +294,7 @@ class Room:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return
+        self._fallback_alerts.forget(participant_id)
         was = participant.state
         await self._close_preview(participant)
         if reason in ("disconnected", "connection_failed") and was is not ParticipantState.LEFT:
@@ -689,9 +694,42 @@ class Room:
                            "If so, you could move, or turn your camera off for a moment.",
             })
         elif kind == "fail_closed":
-            self.alert_hosts("privacy_fallback", participant,
-                             f"{participant.display_name}'s video is paused: the privacy "
-                             "filter could not run, so a placeholder is shown.")
+            # the placeholder is already what everyone sees; this only decides the alert
+            alert = self._fallback_alerts.failed(participant.id, time.monotonic(),
+                                                 late=bool(getattr(event, "late", False)))
+            if alert is not None:
+                self._send_fallback_alert(alert)
+            else:
+                self._schedule_fallback_check()
+        elif kind == "recovered":
+            self._fallback_alerts.recovered(participant.id, time.monotonic())
+
+    def _schedule_fallback_check(self) -> None:
+        due = self._fallback_alerts.next_due(time.monotonic())
+        if due is None or self.closed:
+            return
+        if self._fallback_check is not None:
+            self._fallback_check.cancel()
+        delay = max(0.0, due - time.monotonic())
+        self._fallback_check = asyncio.get_running_loop().call_later(
+            delay, self._check_fallback_alerts)
+
+    def _check_fallback_alerts(self) -> None:
+        self._fallback_check = None
+        for alert in self._fallback_alerts.due(time.monotonic()):
+            self._send_fallback_alert(alert)
+        self._schedule_fallback_check()
+
+    def _send_fallback_alert(self, alert: FallbackAlert) -> None:
+        participant = self.participants.get(alert.participant_id)
+        if participant is None:
+            return
+        times = "" if alert.interruptions == 1 else \
+            f" It has stopped {alert.interruptions} times in the last few minutes."
+        self.alert_hosts("privacy_fallback", participant,
+                         f"{participant.display_name}'s video is paused: the privacy filter "
+                         f"could not run, so a placeholder is shown.{times}",
+                         count=alert.interruptions)
 
     def _on_refused_video(self, pub: Publication, reason: str) -> None:
         participant = self.participants.get(pub.owner_id)
@@ -704,11 +742,15 @@ class Room:
                        "it is not shown",
         })
 
-    def alert_hosts(self, kind: str, about: Participant, message: str) -> None:
+    def alert_hosts(self, kind: str, about: Participant, message: str,
+                    count: int | None = None) -> None:
+        body: dict[str, Any] = {"type": "alert", "kind": kind, "participant_id": about.id,
+                                "message": message}
+        if count is not None:
+            body["count"] = count
         for host in self.admitted():
             if host.is_host and host is not about:
-                host.send({"type": "alert", "kind": kind, "participant_id": about.id,
-                           "message": message})
+                host.send(dict(body))
 
     def set_self_muted(self, participant: Participant, kind: object, muted: object) -> None:
         if kind not in ("audio", "video") or not isinstance(muted, bool):
@@ -721,6 +763,9 @@ class Room:
         if self.closed:
             return
         self.closed = True
+        if self._fallback_check is not None:
+            self._fallback_check.cancel()
+            self._fallback_check = None
         for pid in list(self.participants):
             await self.leave(pid, reason="room_closed")
 

@@ -211,7 +211,8 @@ class RemoteProcessor:
 
     def on_event(self, body: bytes) -> None:
         data = json.loads(body)
-        self._on_event(PrivacyEvent(data["kind"], str(data["detail"]), int(data["faces"])))
+        self._on_event(PrivacyEvent(data["kind"], str(data["detail"]), int(data["faces"]),
+                                    late=bool(data.get("late", False))))
 
     def on_worker_lost(self) -> None:
         self._lost = True
@@ -437,4 +438,5 @@ class MediaWorkers:
 
 def event_body(event: Any) -> bytes:
     return json.dumps({"kind": event.kind, "detail": event.detail,
-                       "faces": int(getattr(event, "faces", 0))}).encode()
+                       "faces": int(getattr(event, "faces", 0)),
+                       "late": bool(getattr(event, "late", False))}).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,8 +164,83 @@ async def test_failing_transform_sends_placeholder_alerts_host_and_records_incid
         await _wait_for(lambda: any(m.get("type") == "alert" and m.get("kind") ==
                                     "privacy_fallback" for m in host.messages), 20)
         await _wait_for(lambda: ("fail_closed_placeholder", member.me["id"]) in incidents, 10)
+        # a transform that raises is a real failure: the host hears at once, and once
+        (alert,) = [m for m in host.messages
+                    if m.get("type") == "alert" and m.get("kind") == "privacy_fallback"]
+        assert alert["participant_id"] == member.me["id"] and alert["count"] == 1
         # the member is not told anything alarming, and the room carries on
         assert not any(m.get("type") == "alert" for m in member.messages)
+    finally:
+        await host.leave()
+        await member.leave()
+        await registry.media_workers.aclose()
+        registry.media_workers = stock
+
+
+class _WarmingTransform:
+    """A transform that misses its deadline on three of its first frames, as models warming
+    up do, then keeps every one."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def apply(self, rgb: np.ndarray, profile: object, t_s: float) -> object:
+        from confidentiality.transforms import TransformResult
+
+        self.calls += 1
+        if self.calls in (1, 4, 7):
+            time.sleep(0.25)  # past the 150 ms deadline
+        return TransformResult(255 - rgb)
+
+    def close(self) -> None:
+        pass
+
+
+def warming_pipeline(profile: object, name: str, on_event: object) -> object:
+    """The server's privacy pipeline around `_WarmingTransform`, loaded by the worker."""
+    from confidentiality.pipeline import PrivacyPipeline
+
+    return PrivacyPipeline(
+        profile=profile, display_name=name, on_event=on_event,  # type: ignore[arg-type]
+        transform_factory=_WarmingTransform,  # type: ignore[arg-type,return-value]
+    )
+
+
+async def test_a_filter_warming_up_pauses_video_without_alerting_the_host(server) -> None:  # type: ignore[no-untyped-def]
+    # fail-closed is unchanged (a frame past its deadline is a placeholder), but a few short
+    # pauses while the filter warms up are not a failure the host needs to hear about
+    from sfu.workers import MediaWorkers
+    from web import keys
+
+    registry = server.app[keys.ROOMS]
+    stock, registry.media_workers = registry.media_workers, MediaWorkers(
+        1, factory=f"{__name__}:warming_pipeline")
+    events: list[dict[str, object]] = []
+    host = Bot(server.link("g4", "Clinician", role="host"), video=ColorTrack("red"),
+               audio=ToneTrack())
+    member = Bot(server.link("g4", "Robin", profile="blur"), video=ColorTrack("green"),
+                 audio=ToneTrack())
+    try:
+        await host.connect()
+
+        def note(event: str, data: dict[str, object]) -> None:
+            if event == "privacy_event":
+                events.append(data)
+
+        registry.rooms["g4"].on(note)
+        await member.connect()
+        member_id = member.me["id"]
+
+        def pauses() -> int:
+            return sum(1 for e in events if e.get("kind") == "fail_closed")
+
+        # the transform's output (colours inverted: green shows as magenta) reaches the host
+        await _wait_for(lambda: host.peers.get(member_id) is not None
+                        and host.peers[member_id].colors.get("magenta", 0) >= 15, 60)
+        await _wait_for(lambda: pauses() >= 2, 20)
+        await asyncio.sleep(3)  # longer than an alert for a lasting pause would take
+        assert not [m for m in host.messages if m.get("type") == "alert"
+                    and m.get("kind") == "privacy_fallback"], pauses()
     finally:
         await host.leave()
         await member.leave()

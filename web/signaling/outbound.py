@@ -138,6 +138,8 @@ class Alert(_Out):
     kind: str
     participant_id: str | None
     message: str
+    # how many times it happened in this episode (privacy_fallback)
+    count: int | None = None
 
 
 class Prompt(_Out):
