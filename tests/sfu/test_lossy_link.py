@@ -13,6 +13,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,24 @@ async def test_a_member_on_a_lossy_downlink_recovers_and_nobody_else_notices(ser
         video.stop()
 
 
-async def test_a_lossy_uplink_is_recovered_by_the_server_and_no_viewer_sees_a_broken_picture(server) -> None:  # type: ignore[no-untyped-def]
+def _process_every_video(server: Any) -> None:
+    """Rooms decode and encode each video once (a pass-through transform), as a privacy
+    profile does: the server's decoder then takes frames assembled from the lossy leg."""
+    registry = server.app[keys.ROOMS]
+    earlier = registry.room_setup
+
+    async def setup(room: Room, grant: Any) -> None:
+        if earlier is not None:
+            await earlier(room, grant)
+        room.policy = replace(room.policy, always_process=True)
+
+    registry.room_setup = setup
+
+
+@pytest.mark.parametrize("path", ["forwarded", "processed"])
+async def test_a_lossy_uplink_is_recovered_by_the_server_and_no_viewer_sees_a_broken_picture(server, path: str) -> None:  # type: ignore[no-untyped-def]
+    if path == "processed":
+        _process_every_video(server)
     lossy = Impairment(loss=0.05)
     links = {"publisher": await open_links(publish=(lossy, lossy))}
     viewers, bots, video = await _run(server, "lossy-up", links)
@@ -163,6 +181,7 @@ async def test_a_lossy_uplink_is_recovered_by_the_server_and_no_viewer_sees_a_br
         assert relay.to_server.stats.dropped_loss > 20, relay.to_server.stats
 
         pub = _video_publication(room, str(bots["publisher"].me["id"]))
+        assert (pub.processor is not None) == (path == "processed")
         # the server asked the publisher for what its leg lost, and got it
         assert pub.ingest.recovered > 0
         for name, viewer in viewers.items():
