@@ -100,6 +100,16 @@ class Models:
         lm = result.multi_face_landmarks[0].landmark
         return np.array([(p.x, p.y, p.z) for p in lm], np.float32)
 
+    def warm(self) -> None:
+        """Run each graph once on a blank picture: a graph's first run sets it up (tens of
+        ms, far more on a busy node), which should happen before a member's first frame is
+        due rather than make that frame miss its deadline."""
+        blank = np.zeros((144, 256, 3), np.uint8)
+        self.person_mask(blank)
+        self.faces(blank)
+        self.faces(blank, far=True)
+        self.landmarks(blank)
+
     def close(self) -> None:
         """Release the graphs (safe twice)."""
         for name in ("_segmenter", "_detector", "_far_detector", "_mesh"):

@@ -212,7 +212,18 @@ class PrivacyPipeline:
 
     def _start_load(self) -> None:
         self._load_started_s = time.monotonic()
-        self._load_future = self._executor.submit(self._factory)
+        self._load_future = self._executor.submit(self._load)
+
+    def _load(self) -> FrameTransform:
+        """Build the transform and, if it can, warm it (in the pipeline's thread)."""
+        transform = self._factory()
+        warm = getattr(transform, "warm", None)
+        if callable(warm):
+            try:
+                warm()
+            except Exception:  # noqa: BLE001 - a first frame that fails still fails closed
+                log.warning("privacy transform could not warm up", exc_info=True)
+        return transform
 
     def _loaded_transform(self) -> FrameTransform | None:
         if self._transform is not None:

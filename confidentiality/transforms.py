@@ -248,6 +248,10 @@ class MediaPipeTransform:
         out = cv2.cvtColor(avatar, cv2.COLOR_RGB2YUV_I420)
         return TransformResult(out, faces)
 
+    def warm(self) -> None:
+        """Set the models up before the first frame (see Models.warm)."""
+        self._models.warm()
+
     def close(self) -> None:
         """Release the models (safe twice)."""
         self._models.close()

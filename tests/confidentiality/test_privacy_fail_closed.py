@@ -90,6 +90,48 @@ def test_transform_past_deadline_gives_placeholder_then_recovers(events: EventLo
     assert not video_frame_rgb(out).any()  # the transform's own (black) output again
     pipeline.close()
     assert events.kinds() == ["fail_closed", "recovered"]
+    # only a deadline was missed: the room alerts the host about it only if it lasts
+    assert events[0].late
+
+
+class ColdTransform:
+    """Like MediaPipe's graphs: the first run sets up (slowly), unless warmed before."""
+
+    SETUP_S = 0.4
+
+    def __init__(self) -> None:
+        self.set_up = False
+        self.warmed = threading.Event()
+
+    def _setup(self) -> None:
+        if not self.set_up:
+            time.sleep(self.SETUP_S)
+            self.set_up = True
+
+    def warm(self) -> None:
+        self._setup()
+        self.warmed.set()
+
+    def apply(self, rgb: np.ndarray, profile: Profile, t_s: float) -> TransformResult:
+        self._setup()
+        return TransformResult(np.zeros_like(rgb))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_preloaded_transform_is_warmed_so_the_first_frame_is_processed(
+    events: EventLog,
+) -> None:
+    cold = ColdTransform()
+    pipeline = make_pipeline(Profile.BLUR, events, deadline_ms=100,
+                             transform_factory=lambda: cold)
+    pipeline.preload()  # as a publication does when it opens
+    assert cold.warmed.wait(5)
+    out = pipeline.process(to_video_frame(SOURCE, 0))
+    pipeline.close()
+    assert not video_frame_rgb(out).any()  # the transform's own output, not a placeholder
+    assert events.kinds() == []
 
 
 def test_transform_returning_its_input_is_caught(events: EventLog) -> None:
