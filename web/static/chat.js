@@ -1,6 +1,8 @@
 // In-room chat: plain text only, to everyone or privately to the clinician.
 // Messages are rendered with textContent; nothing in them is fetched, linked or previewed.
 
+import { say } from "./wording.js";
+
 const $ = (id) => document.getElementById(id);
 
 const DENIALS = {
@@ -41,7 +43,7 @@ export class Chat {
     if (reply.type === "ok") {
       input.value = "";
     } else {
-      $("chat-error").textContent = DENIALS[reply.code] || reply.message || "Not sent.";
+      $("chat-error").textContent = DENIALS[reply.code] || say(reply.code, "Not sent. Please try again.");
     }
   }
 

@@ -2,6 +2,7 @@
 // controls, room controls and private alerts. Every action is a command the server decides.
 
 import { fillProfileSelect } from "./profiles.js";
+import { say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
 const ROSTER_REFRESH_MS = 5000;
@@ -60,7 +61,7 @@ export class Host {
 
   async run(name, fields = {}) {
     const reply = await this.state.signaling.command(name, fields);
-    if (reply.type !== "ok") this.notify(reply.message || "That did not work.");
+    if (reply.type !== "ok") this.notify(say(reply.code));
     return reply;
   }
 

@@ -6,12 +6,13 @@ import { fillProfileSelect, profileLabel } from "./profiles.js";
 import { checklistAnswers, checklistComplete, renderChecklist } from "./prejoin.js";
 import { Chat } from "./chat.js";
 import { Host } from "./host.js";
+import { adviceFor, devicesReachable, openDevices } from "./devices.js";
+import { GENERIC, say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
 const GRACE_MS = 30000;
 const TILE_MESSAGES = 3;
-const VIDEO = { width: 640, height: 480, frameRate: 15 };
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
 
@@ -21,6 +22,8 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, joinError: null, mediaCalls: 0,
+  // what the last device check found: null (working) or refused/missing/busy/insecure/failed
+  devices: { audio: null, video: null },
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -55,6 +58,9 @@ function readGrant() {
   return sessionStorage.getItem("confide.grant");
 }
 
+// an error whose text is meant for the person (other errors show a plain fallback instead)
+function plainError(text) { return Object.assign(new Error(text), { plain: text }); }
+
 function grantClaims(grant) {
   try {
     return JSON.parse(atob(grant.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
@@ -73,7 +79,7 @@ async function freshHostGrant(sessionId) {
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
     const code = body.error && body.error.code;
-    throw new Error(code === "session_ended" ? "This session has ended."
+    throw plainError(code === "session_ended" ? "This session has ended."
       : "Please sign in again to return to the session.");
   }
   sessionStorage.setItem("confide.grant", body.grant);
@@ -95,7 +101,7 @@ async function freshGrant() {
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
     const code = body.error && body.error.code;
-    throw new Error(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
+    throw plainError(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
       : code === "invite_expired" ? "Your link has expired." : "Your link can no longer be used.");
   }
   sessionStorage.setItem("confide.grant", body.grant);
@@ -103,15 +109,17 @@ async function freshGrant() {
 }
 
 // --- local devices
-async function getMedia(constraints) {
+// open the wanted devices that are not live yet; keeps what works, records what does not
+async function openWanted({ audio, video }) {
+  const want = { audio: audio && !liveTrack("audio"), video: video && !liveTrack("video") };
+  if (!want.audio && !want.video) return { audio: null, video: null, tracks: [] };
   state.mediaCalls += 1;
-  try {
-    return await navigator.mediaDevices.getUserMedia(constraints);
-  } catch (e) {
-    state.errors.push(`media: ${e.name}`);
-    notify("We could not start your camera or microphone. You can still take part by text.");
-    return null;
-  }
+  const found = await openDevices(want);
+  for (const t of found.tracks) { dropTrack(t.kind); state.localStream.addTrack(t); }
+  for (const name of found.names) state.errors.push(`media: ${name}`);
+  if (want.audio) state.devices.audio = found.audio;
+  if (want.video) state.devices.video = found.video;
+  return found;
 }
 
 function liveTrack(kind) {
@@ -141,10 +149,9 @@ async function ensureTrack(kind) {
   const have = liveTrack(kind);
   if (have) return have;
   dropTrack(kind);
-  const got = await getMedia(kind === "video" ? { video: VIDEO } : { audio: true });
-  const track = got && got.getTracks()[0];
-  if (track) state.localStream.addTrack(track);
-  return track || null;
+  const found = await openWanted({ audio: kind === "audio", video: kind === "video" });
+  if (found[kind]) notify(adviceFor(found));
+  return liveTrack(kind) || null;
 }
 
 // send the current local track of `kind` (or nothing) on the publisher connection
@@ -271,6 +278,16 @@ function enterPrejoin() {
   leaveRoomMedia();
   show("prejoin");
   setStatus("Getting ready");
+  if (!devicesReachable()) {
+    // no device can work on this page: say so now, before anyone presses a button
+    $("device-status").textContent = adviceFor({ audio: "insecure", video: "insecure" });
+    $("btn-preview").disabled = true;
+    const ss = state.selfState || {};
+    if (ss.text_only_allowed && !$("prejoin-text-only").checked) {
+      $("prejoin-text-only").checked = true;
+      $("preview-tile").hidden = true;
+    }
+  }
 }
 
 function enterLobby() {
@@ -295,11 +312,19 @@ async function enterRoom() {
   show("room");
   setStatus("In the session");
   const ss = state.selfState || {};
-  if (!ss.text_only && !$("prejoin-text-only").checked
-      && (!liveTrack("audio") || !liveTrack("video"))) {
+  if (!ss.text_only && !$("prejoin-text-only").checked) {
     // a muted microphone is still opened, so unmuting later is instant
-    const got = await getMedia({ audio: true, video: VIDEO });
-    if (got) for (const t of got.getTracks()) { dropTrack(t.kind); state.localStream.addTrack(t); }
+    const found = await openWanted({ audio: true, video: true });
+    if (!liveTrack("audio") && !liveTrack("video")) {
+      // neither device: take part by text rather than not at all
+      const reply = ss.text_only_allowed
+        ? await state.signaling.command("set_text_only", { enabled: true }) : { type: "error" };
+      notify(reply.type === "ok"
+        ? `${adviceFor(found)} You are taking part by text: use the chat to write to the group.`
+        : `${adviceFor(found)} You can still listen and use the chat.`);
+    } else if (found.audio || found.video) {
+      notify(adviceFor(found));
+    }
   }
   applyTrackStates();
   if (state.localStream.getTracks().length) {
@@ -313,10 +338,33 @@ function closePreview() {
   if (state.preview) { state.preview.close(); state.preview = null; }
 }
 
+// the pre-join check: camera and microphone, with what to do if either does not work
+async function checkDevices() {
+  const status = $("device-status");
+  status.textContent = "Checking your camera and microphone…";
+  const found = await openWanted({ audio: true, video: true });
+  const audioOk = Boolean(liveTrack("audio"));
+  // the microphone is only checked here: it is opened again in the room, not kept open
+  dropTrack("audio");
+  const videoOk = Boolean(liveTrack("video"));
+  status.textContent = adviceFor({ audio: audioOk ? null : found.audio || "failed",
+                                   video: videoOk ? null : found.video || "failed" })
+    || "Your camera and microphone work.";
+  if (!audioOk && !videoOk && state.selfState && state.selfState.text_only_allowed) {
+    $("prejoin-text-only-field").hidden = false;
+  }
+  return videoOk;
+}
+
 async function startPreview() {
   $("btn-preview").disabled = true;
-  const track = await ensureTrack("video");
-  if (!track) { $("btn-preview").disabled = false; return; }
+  const videoOk = await checkDevices();
+  const track = liveTrack("video");
+  if (!videoOk || !track) {
+    $("btn-preview").textContent = "Check again";
+    $("btn-preview").disabled = !devicesReachable();
+    return;
+  }
   closePreview();
   state.preview = new Preview(state.signaling, state.iceServers);
   try {
@@ -437,13 +485,13 @@ function wire(sig) {
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
     if (!joined) state.joinError = msg.code;
-    if (!msg.ref) setStatus(`Problem: ${msg.message}`);
+    if (!msg.ref) setStatus("There was a problem with the connection.");
   });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
-  sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
-  sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session."));
+  sig.on("declined", () => finish("The clinician has not admitted you to this session."));
+  sig.on("ended", () => finish("The clinician has ended the session."));
   // this place was taken over by the same person in another window: do not take it back
-  sig.on("replaced", (msg) => finish(msg.message || "This session was opened in another window."));
+  sig.on("replaced", () => finish("This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
 }
 
@@ -465,7 +513,7 @@ async function onClose(sig, ev) {
       try {
         await freshGrant();
         await connect();
-      } catch (e) { fail(e.message || "Could not reach the server."); }
+      } catch (e) { fail(e.plain || "We could not reach Confide. Please check your connection."); }
       return;
     }
     if (code === "already_connected" && reconnectStarted && refusals < 3) {
@@ -493,7 +541,8 @@ function refusalText(code) {
     grant_replayed: "This link has already been used. Please open your personal link again.",
     grant_expired: "This link has expired. Please open your personal link again.",
   };
-  return texts[code] || `The session refused this link (${code || "not allowed"}).`;
+  return texts[code]
+    || "This link cannot be used just now. Please open your personal link again, or ask your clinician for a new one.";
 }
 
 function teardown() {
@@ -546,7 +595,7 @@ function finish(text) {
 // --- controls
 async function command(name, fields) {
   const reply = await state.signaling.command(name, fields);
-  if (reply.type !== "ok") notify(reply.message || "That did not work.");
+  if (reply.type !== "ok") notify(say(reply.code));
   return reply;
 }
 
@@ -561,7 +610,7 @@ $("btn-mic").addEventListener("click", async () => {
     notify("The clinician lets people unmute in turn: raise your hand and they will let you speak.");
     $("btn-hand").focus();
   } else {
-    notify(reply.message || "You cannot unmute just now.");
+    notify(say(reply.code, "You cannot unmute just now."));
   }
 });
 
@@ -595,7 +644,7 @@ for (const id of ["profile-select", "prejoin-profile"]) {
   $(id).addEventListener("change", async (ev) => {
     const reply = await command("set_own_profile", { profile: ev.target.value });
     if (reply.type !== "ok" && state.selfState) ev.target.value = state.selfState.profile;
-    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = reply.message;
+    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = say(reply.code);
   });
 }
 
@@ -618,10 +667,10 @@ $("btn-agree").addEventListener("click", async () => {
   $("prejoin-error").textContent = "";
   if ($("prejoin-text-only").checked) {
     const reply = await state.signaling.command("set_text_only", { enabled: true });
-    if (reply.type !== "ok") { $("prejoin-error").textContent = reply.message; return; }
+    if (reply.type !== "ok") { $("prejoin-error").textContent = say(reply.code); return; }
   }
   const reply = await state.signaling.command("confirm_checklist", { answers: checklistAnswers() });
-  if (reply.type !== "ok") $("prejoin-error").textContent = reply.message || "Please try again.";
+  if (reply.type !== "ok") $("prejoin-error").textContent = say(reply.code, GENERIC);
 });
 
 $("btn-leave").addEventListener("click", () => {
@@ -636,4 +685,4 @@ window.addEventListener("pagehide", () => {
 const chat = new Chat(state);
 const host = new Host(state, notify);
 
-connect().catch((e) => fail(e && e.message ? e.message : "Could not reach the server."));
+connect().catch((e) => fail((e && e.plain) || "We could not reach Confide. Please check your connection and open your link again."));
