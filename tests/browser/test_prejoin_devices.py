@@ -119,6 +119,7 @@ async def test_prejoin_device_failures_have_a_way_forward(server, face_video: Pa
             assert "could not find a camera" in said
             readable["no camera, pre-join"] = await _readable_text(wren)
             await _agree_and_enter(wren, host, s.participant_ids["Wren"])
+
             async def audio_only() -> bool:
                 return _published(server, s, "Wren") == {"audio"}
 

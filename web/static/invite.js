@@ -43,7 +43,7 @@ function render(token) {
   const app = document.getElementById("app");
   const card = el("section", { id: "invite-card", class: "card", "aria-labelledby": "invite-title" });
   card.append(
-    el("h2", { id: "invite-title" }, "Join your group session"),
+    el("h1", { id: "invite-title" }, "Join your group session"),
     el("p", {}, "When you are ready, press the button. You will first read the group " +
       "agreement and see how the group will see you, then wait until your clinician lets you in."),
     el("p", {}, "Please join from a private place where nobody else can see or hear the group."),

@@ -31,9 +31,12 @@ function setStatus(text) { $("status").textContent = text; }
 function notify(text) { $("notice").textContent = text; }
 
 function show(stage) {
-  if (state.stage !== stage) state.stageHistory.push(stage);
+  const changed = state.stage !== stage;
+  if (changed) state.stageHistory.push(stage);
   state.stage = stage;
   for (const s of STAGES) $(`stage-${s}`).hidden = s !== stage;
+  // a new step: keyboard and screen reader users start at its heading, not where they were
+  if (changed) $(`${stage}-title`).focus();
 }
 
 function fail(text) {
@@ -192,8 +195,8 @@ function tileFor(p) {
     badges.className = "badges";
     cap.append(name, badges);
     const messages = document.createElement("ul");
+    // not a live region: the chat log already announces these words, and twice is noise
     messages.className = "tile-messages";
-    messages.setAttribute("aria-live", "polite");
     // the picture and its caption in one box; a host's controls sit below it, not over it
     const media = document.createElement("div");
     media.className = "tile-media";
