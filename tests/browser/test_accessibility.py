@@ -1,5 +1,7 @@
 """Accessibility in real Chromium: axe-core on every page and stage, a keyboard-only walk from
-the link to leaving, focus on each new stage's heading, and each event announced once."""
+the link to leaving, focus on each new stage's heading, and each event announced once. The
+same walk has the host write to the waiting room (one person, then everyone) and a waiting
+member answer."""
 
 from __future__ import annotations
 
@@ -143,6 +145,32 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
             raise AssertionError("the agreement could not be completed by keyboard")
         await _stage(robin, "lobby")
         assert await _focused(robin) == "lobby-title"
+
+        # talking to people who wait: Wren is still reading the agreement, Robin waits
+        wren_ctx = await _context(browser)
+        wren = await wren_ctx.new_page()
+        await wren.goto(s.links["Wren"])
+        await wren.click("#btn-join")
+        await _stage(wren, "prejoin")
+        robin_id = s.participant_ids["Robin"]
+        await host.wait_for_selector(f'#lobby-msg-to option[value="{robin_id}"]')
+        await host.select_option("#lobby-msg-to", robin_id)
+        await host.fill("#lobby-msg-input", "Robin, we are nearly ready for you")
+        await host.click("#lobby-msg-send")
+        await robin.wait_for_selector("#lobby-log li:has-text('nearly ready for you')")
+        await host.select_option("#lobby-msg-to", "")
+        await host.fill("#lobby-msg-input", "We will start in five minutes")
+        await host.click("#lobby-msg-send")
+        await robin.wait_for_selector("#lobby-log li:has-text('five minutes')")
+        await wren.wait_for_selector("#prejoin-note:has-text('five minutes')")
+        # the word to Robin alone reached Robin alone
+        assert "nearly ready" not in await wren.content()
+        # Robin answers, privately, by keyboard
+        await _tab_to(robin, "lobby-input")
+        await robin.keyboard.type("Thank you, I am here")
+        await robin.keyboard.press("Enter")
+        await host.wait_for_selector("#chat-log .chat-msg.private:has-text('I am here')")
+        await robin.wait_for_selector("#lobby-log li:has-text('I am here')")
         await check("lobby", robin)
         await _admit(host, s.participant_ids["Robin"])
         await _stage(robin, "room")
@@ -150,11 +178,6 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
         await check("room (member)", robin)
 
         # Wren takes part by text only; what Wren writes is announced to Robin once
-        wren_ctx = await _context(browser)
-        wren = await wren_ctx.new_page()
-        await wren.goto(s.links["Wren"])
-        await wren.click("#btn-join")
-        await _stage(wren, "prejoin")
         await wren.check("#prejoin-text-only")
         for box in await wren.locator("#checklist-items input[type=checkbox]").all():
             await box.check()

@@ -468,6 +468,15 @@ function wire(sig) {
     $("preview-profile").textContent = profileLabel(msg.profile);
   });
   sig.on("chat", (msg) => {
+    if (!isHost() && state.stage !== "room") {
+      // before the room: the clinician's word to the waiting room, and our replies
+      const entry = chat.receive(msg, "lobby-log");
+      if (state.stage === "prejoin" && entry.to === "lobby") {
+        $("prejoin-note").textContent = `Message from your clinician: ${entry.text}`;
+        $("prejoin-note").hidden = false;
+      }
+      return;
+    }
     const entry = chat.receive(msg);
     const sender = state.participants.get(entry.from);
     if (sender && sender.text_only && entry.to === "all") {

@@ -10,6 +10,8 @@ const SAID = {
   no_host_present: "The clinician is not in the room right now.",
   nobody_waiting: "Nobody is waiting.",
   not_admitted: "You can do this once you are in the room.",
+  not_waiting: "That person is no longer in the waiting room.",
+  host_only: "Only the clinician can do that.",
   not_present: "You are not in this session just now.",
   raise_hand_to_speak: "The clinician lets people unmute in turn: raise your hand and they will let you speak.",
   room_locked: "The clinician has locked the session for now.",
