@@ -448,18 +448,32 @@ function wire(sig) {
     enterRoom();
   });
   sig.on("sent_to_lobby", () => enterLobby());
+  // join and leave notices use the name the server gave (a stand-in under the names rule)
+  const arrived = (p) => {
+    const isNew = !state.tiles.has(p.id);
+    state.participants.set(p.id, p);
+    tileFor(p);
+    if (isNew && state.inRoom) notify(`${p.display_name} joined the group.`);
+  };
   sig.on("participant_joined", (msg) => {
     if (state.me && msg.participant.id === state.me.id) return;
     if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant); tileFor(msg.participant);
+    arrived(msg.participant);
   });
   sig.on("participant_updated", (msg) => {
     if (state.me && msg.participant.id === state.me.id) { state.me = msg.participant; return; }
-    if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant);
-    tileFor(msg.participant);
+    if (msg.participant.state !== "admitted") {
+      // sent back to the waiting room: gone from the room
+      if (state.tiles.has(msg.participant.id)) removeTile(msg.participant.id);
+      return;
+    }
+    arrived(msg.participant);
   });
-  sig.on("participant_left", (msg) => removeTile(msg.participant_id));
+  sig.on("participant_left", (msg) => {
+    const gone = state.participants.get(msg.participant_id);
+    removeTile(msg.participant_id);
+    if (gone && state.inRoom) notify(`${gone.display_name} left the group.`);
+  });
   sig.on("lobby", (msg) => host.onLobby(msg.waiting));
   sig.on("alert", (msg) => host.onAlert(msg));
   sig.on("prompt", (msg) => notify(String(msg.message || "")));
