@@ -225,6 +225,10 @@ class SessionController:
             # arrival, so that both still agree and a retry is decided afresh
             self._restore(pid, before)
             raise
+        if self.state.rules.audio_only_default and not grant.is_host:
+            # the group's default is sound only: each member may turn video on for themselves
+            self.room.set_incoming_video(participant, False)
+            participant.send({"type": "incoming_video", "enabled": False})
         for made in decisions:
             await self._carry_out(made, actor=participant.id)
         await self._reconcile_participant(pid)

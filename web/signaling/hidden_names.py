@@ -59,7 +59,7 @@ def _rewrite(
         }
         if "display_name" in value:
             whose = next((value[k] for k in _WHOSE if isinstance(value.get(k), str)), None)
-            if whose in names:
+            if isinstance(whose, str) and whose in names:
                 out["display_name"] = alias(whose)
         return out
     if isinstance(value, list):
