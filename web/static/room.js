@@ -8,6 +8,7 @@ import { Chat } from "./chat.js";
 import { Host } from "./host.js";
 import { adviceFor, devicesReachable, openDevices } from "./devices.js";
 import { GENERIC, say } from "./wording.js";
+import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
@@ -24,6 +25,8 @@ const state = {
   paused: false, locked: false, joinError: null, mediaCalls: 0,
   // what the last device check found: null (working) or refused/missing/busy/insecure/failed
   devices: { audio: null, video: null },
+  // low data: others' video switched off; link figures from getStats (self, and per member)
+  incomingVideo: true, link: { self: null, members: {} }, midOwner: {},
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -253,6 +256,7 @@ function showSelfView(track) {
 }
 
 function onTracks(tracks) {
+  for (const { mid, participantId, kind } of tracks) state.midOwner[mid] = { participantId, kind };
   for (const { participantId, kind, track } of tracks) {
     if (state.me && participantId === state.me.id) {
       // self-view: the server's processed picture, what the group sees; never the camera
@@ -439,8 +443,11 @@ function wire(sig) {
     state.subscriber = new Subscriber(sig, state.iceServers, onTracks);
     setRoster(msg.participants || []);
     if (msg.participant.state === "admitted") enterRoom();
+    // a new connection forgets the choice: say it again
+    if (!state.incomingVideo) sig.send({ type: "incoming_video", enabled: false });
   });
   sig.on("self_state", onSelfState);
+  sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
@@ -655,6 +662,52 @@ $("btn-cam").addEventListener("click", async () => {
     await sendTrack("video");
   }
 });
+
+// --- low data: others' video off, and the connection indicator
+function showIncomingVideo(on) {
+  state.incomingVideo = on;
+  const b = $("btn-video-in");
+  b.textContent = on ? "Save data" : "Show video";
+  b.setAttribute("aria-pressed", String(!on));
+  b.setAttribute("aria-label", on ? "Turn off other people's video to save data"
+    : "Turn other people's video back on");
+  document.body.classList.toggle("video-in-off", !on);
+  notify(on ? "" : "Other people's video is off to save data. You still hear everyone.");
+}
+
+$("btn-video-in").addEventListener("click", () => {
+  if (state.signaling) state.signaling.send({ type: "incoming_video", enabled: !state.incomingVideo });
+});
+
+let lastSample = null;
+async function watchLink() {
+  const pc = state.subscriber && state.subscriber.pc;
+  if (!state.inRoom || !pc) { $("link-quality").hidden = true; lastSample = null; return; }
+  const now = await sample(pc, lastSample).catch(() => null);
+  if (!now) return;
+  const remoteVideo = Object.values(state.midOwner).some(
+    (o) => o.kind === "video" && (!state.me || o.participantId !== state.me.id));
+  if (lastSample) {
+    const word = grade(now.overall, state.incomingVideo && remoteVideo);
+    state.link.self = { ...now.overall, grade: word };
+    $("link-word").textContent = WORDS[word];
+    $("link-quality").className = `link-quality link-${word}`;
+    $("link-quality").hidden = false;
+    if (isHost()) {
+      // each member as the host receives them: their loss and frame rate on this connection
+      for (const [pid, tile] of state.tiles) {
+        const mids = Object.keys(state.midOwner).filter((m) => state.midOwner[m].participantId === pid);
+        const f = now.figures(mids);
+        const w = grade(f, state.incomingVideo && mids.some((m) => state.midOwner[m].kind === "video"));
+        state.link.members[pid] = { ...f, grade: w };
+        tile.fig.dataset.link = w;
+        tile.badges.dataset.link = `link ${WORDS[w]}`;
+      }
+    }
+  }
+  lastSample = now;
+}
+setInterval(watchLink, 2000);
 
 $("btn-hand").addEventListener("click", () =>
   command(state.selfState && state.selfState.hand_raised ? "lower_hand" : "raise_hand"));
