@@ -153,7 +153,7 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
         await wren.click("#btn-join")
         await _stage(wren, "prejoin")
         robin_id = s.participant_ids["Robin"]
-        await host.wait_for_selector(f'#lobby-msg-to option[value="{robin_id}"]')
+        await host.wait_for_selector(f'#lobby-msg-to option[value="{robin_id}"]', state="attached")
         await host.select_option("#lobby-msg-to", robin_id)
         await host.fill("#lobby-msg-input", "Robin, we are nearly ready for you")
         await host.click("#lobby-msg-send")

@@ -14,7 +14,7 @@ from playwright.async_api import Page
 from tests.support.axe import ARTIFACTS
 from tests.support.browser import chromium, until
 from tests.support.faces import astronaut_frames, write_y4m
-from web.bot import Bot, ColorTrack, ToneTrack
+from web.bot import Bot, FileVideoTrack, ToneTrack
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +43,13 @@ def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(path, astronaut_frames("static", 15), fps=15)
 
 
+@pytest.fixture(scope="module")
+def moving_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # a camera that moves, as a person's does: a solid colour would cost almost nothing to send
+    path = tmp_path_factory.mktemp("video") / "astronaut-pan.y4m"
+    return write_y4m(path, astronaut_frames("pan", 45), fps=15)
+
+
 async def _rate(page: Page) -> dict[str, float]:
     """Bytes per second received over a few seconds, per kind, and frames decoded."""
     before = await page.evaluate(RECEIVED)
@@ -51,8 +58,12 @@ async def _rate(page: Page) -> dict[str, float]:
     return {k: (after[k] - before[k]) / WINDOW_S for k in ("video", "audio", "frames")}
 
 
-async def test_turning_others_video_off_saves_data(server, face_video: Path) -> None:  # type: ignore[no-untyped-def]
-    bot = Bot(server.link("lowdata", "Sam"), video=ColorTrack("green"), audio=ToneTrack())
+async def test_turning_others_video_off_saves_data(  # type: ignore[no-untyped-def]
+    server, face_video: Path, moving_video: Path
+) -> None:
+    bot = Bot(
+        server.link("lowdata", "Sam"), video=FileVideoTrack(str(moving_video)), audio=ToneTrack()
+    )
     await bot.connect()
     try:
         async with chromium(face_video) as browser:
