@@ -119,6 +119,15 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
         await clinician.get_by_role("link", name="Thursday group").first.click()
         await clinician.wait_for_selector("#group-title:not(:empty)")
         await check("clinician: group", clinician)
+        # the clinician sets the names-hidden and sound-only rules for the group's next rooms
+        await clinician.check("#rule-names-hidden")
+        await clinician.check("#rule-audio-only")
+        await clinician.click("#rules-save")
+        await clinician.wait_for_selector("#rules-status:has-text('Saved')")
+        resp = await host_ctx.request.get(f"{s.base_url}/api/v1/groups/{s.group_id}")
+        rules = (await resp.json())["group"]["rules"]
+        assert rules["names_hidden"] is True and rules["audio_only_default"] is True
+        assert rules["chat_enabled"] is True  # the other rules kept
 
         # Robin, by keyboard alone, from the link to leaving
         robin_ctx = await _context(browser)
