@@ -51,8 +51,9 @@ def _names_seen(messages: list[dict[str, Any]]) -> dict[str, set[str]]:
     return seen
 
 
-async def _session(server: Any, *, names_hidden: bool) -> tuple[LiveSession, WireClient,
-                                                                   dict[str, WireClient]]:
+async def _session(
+    server: Any, *, names_hidden: bool
+) -> tuple[LiveSession, WireClient, dict[str, WireClient]]:
     live = await live_session(server, rules={"names_hidden": names_hidden})
     host = live.client("host")
     joined = await host.join(await live.host_grant())
@@ -63,9 +64,12 @@ async def _session(server: Any, *, names_hidden: bool) -> tuple[LiveSession, Wir
     wren_id = members["Wren"].me["id"]  # type: ignore[index]
     resume = members["Wren"].resume
     await members["Wren"].drop()
-    await members["Robin"].wait_for(lambda m: m.get("type") == "participant_left"
-                                    or (m.get("type") == "participant_updated"
-                                        and m["participant"]["id"] == wren_id))
+    await members["Robin"].wait_for(
+        lambda m: (
+            m.get("type") == "participant_left"
+            or (m.get("type") == "participant_updated" and m["participant"]["id"] == wren_id)
+        )
+    )
     status, fresh = await live.resume(INVITE_RESUME["Wren"])
     assert status == 200, fresh
     back = live.client("Wren again")
@@ -74,8 +78,11 @@ async def _session(server: Any, *, names_hidden: bool) -> tuple[LiveSession, Wir
     assert rejoined["type"] == "joined", rejoined
     members["Wren"] = back
     await members["Robin"].wait_for(
-        lambda m: m.get("type") in ("participant_joined", "participant_updated")
-        and m["participant"]["id"] == wren_id and m["participant"]["state"] == "admitted",
+        lambda m: (
+            m.get("type") in ("participant_joined", "participant_updated")
+            and m["participant"]["id"] == wren_id
+            and m["participant"]["state"] == "admitted"
+        ),
         start=mark,
     )
     for c in (host, *members.values()):
