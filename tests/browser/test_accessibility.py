@@ -208,6 +208,17 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
         )
         assert len(heard) == 1, heard
 
+        # the host sees each member's connection, from getStats, on their tile
+        await host.wait_for_function(
+            "(pid) => { const m = window.confide.link.members[pid];"
+            " return m && m.grade !== 'unknown' && m.fps !== null; }",
+            arg=robin_id,
+            timeout=20000,
+        )
+        badge = f'figure[data-participant-id="{robin_id}"] .badges'
+        assert (await host.get_attribute(badge, "data-link") or "").startswith("link ")
+        await robin.wait_for_selector("#link-quality:not([hidden])")
+
         await _tab_to(robin, "btn-leave")
         await robin.keyboard.press("Enter")
         await _stage(robin, "ended")
