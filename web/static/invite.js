@@ -84,7 +84,8 @@ async function redeem(token, button, error, status) {
   if (!resp.ok) {
     const code = body.error && body.error.code;
     status.textContent = "";
-    error.textContent = ERRORS[code] || (body.error && body.error.message) ||
+    // the server's own wording and codes are for logs; a person reads plain words
+    error.textContent = ERRORS[code] ||
       "This link could not be used. Please ask your clinician for a new one.";
     // a session not open yet can be tried again; every other refusal is final for this link
     button.disabled = code !== "invite_not_yet_valid";
