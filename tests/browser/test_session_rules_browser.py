@@ -428,6 +428,8 @@ async def test_the_host_returns_to_control_after_the_grace(server, face_video: P
             # back: the old grant is spent, so the page gets a fresh host grant with its login
             await host.goto(f"{s.base_url}/room")
             await _stage(host, "room", 30.0)
+            # "joined" shows the room; the host's own state follows in the next message
+            await host.wait_for_function("() => window.confide.selfState !== null")
             assert await _js(host, "window.confide.selfState.lobby_state") == "admitted"
             assert "grant_replayed" in await _js(host, "window.confide.errors")
             # and is in control: the lock takes effect in the rules and the room
