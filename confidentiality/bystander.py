@@ -13,7 +13,10 @@ class BystanderMonitor:
     def __init__(
         self,
         *,
-        after_s: float = 2.0,
+        # two faces counted over this long raise the alert: long enough that one stray
+        # detection (a face on a poster in one frame) does not, short enough that with counts
+        # every quarter second the host hears within 2 s of a second face appearing
+        after_s: float = 0.8,
         clear_after_s: float = 2.0,
         min_interval_s: float = 30.0,
         gap_tolerance_s: float = 1.0,

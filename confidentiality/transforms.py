@@ -109,9 +109,11 @@ class MediaPipeTransform:
         model_dir: Path | None = None,
         # a mask serves at most this many frames (see _person_mask_small)
         segment_every: int = 3,
-        # the full-range face count for the bystander alert (~6 ms a call) at ~2 Hz: enough
-        # to see two faces persist for 2 s, at an eighth of the per-frame cost
-        count_faces_every: int = 8,
+        # blur and avatar count faces for the bystander alert (both detectors, ~7 ms) at
+        # ~4 Hz: a second face is counted within a quarter second of being findable, so the
+        # host hears of it within 2 s, at a quarter of the per-frame cost. face_mask counts
+        # every frame (it detects every frame anyway).
+        count_faces_every: int = 4,
     ) -> None:
         self._models = Models(model_dir)
         self._segment_every = max(1, segment_every)
@@ -202,10 +204,10 @@ class MediaPipeTransform:
         return boxes
 
     def _count_faces(self, frame: _Frame) -> int | None:
-        """Faces counted with the full-range model every few frames (bystanders)."""
+        """Faces counted with both detectors every few frames (bystanders)."""
         if self._frame_no % self._count_every != 0:
             return None
-        return len(self._models.faces(frame.rgb(), far=True))
+        return len(self._detect_all(frame))
 
     def _composite(self, frame: _Frame, mask_small: np.ndarray) -> tuple[np.ndarray, yuv.Planes]:
         """A new I420 image: the background blurred, the person's own pixels on top."""

@@ -88,6 +88,21 @@ class Clip:
     faces: list[list[Box]]
     people: int  # real faces in the world (in view at some point)
     tags: tuple[str, ...] = field(default=())
+    # where the frame shows the bare brick wall (no photograph): per frame, when known
+    walls: list[np.ndarray] | None = None
+
+    def first_frame_with(self, n: int, *, min_px: int = 24) -> int | None:
+        """The first frame with `n` real faces wholly in view, each at least `min_px` wide."""
+        w, h = SIZE
+        for i, boxes in enumerate(self.faces):
+            whole = [
+                b
+                for b in boxes
+                if b[2] >= min_px and b[0] > 0 and b[1] > 0 and b[0] + b[2] < w and b[1] + b[3] < h
+            ]
+            if len(whole) >= n:
+                return i
+        return None
 
 
 # --- building blocks ------------------------------------------------------------------------
@@ -151,6 +166,7 @@ def _paste(
 def _compose(size: tuple[int, int], layers: Sequence[Layer]) -> tuple[np.ndarray, list[Box]]:
     """A world image of `size` with the layers pasted in order, and its faces."""
     world = _backdrop(*size).copy()
+    wall = np.full(size[::-1], 255, np.uint8)
     faces: list[Box] = []
     for layer in layers:
         if layer.cutout:
@@ -159,8 +175,14 @@ def _compose(size: tuple[int, int], layers: Sequence[Layer]) -> tuple[np.ndarray
         else:
             img, alpha = source(layer.name), None
         _paste(world, _scaled(img, layer.scale), round(layer.x), round(layer.y), alpha)
+        covered = _scaled(np.zeros(img.shape[:2], np.uint8), layer.scale, cv2.INTER_NEAREST)
+        _paste(wall, covered, round(layer.x), round(layer.y), alpha)
         faces.extend(_place(b, layer) for b in FACES[layer.name])
+    _WALLS[id(world)] = wall
     return world, faces
+
+
+_WALLS: dict[int, np.ndarray] = {}  # world image id -> its bare-wall map (255 = wall)
 
 
 def _place(box: Box, layer: Layer) -> Box:
@@ -211,7 +233,8 @@ def _clip(
     post: Callable[[np.ndarray, int], np.ndarray] | None = None,
     tags: tuple[str, ...] = (),
 ) -> Clip:
-    frames, per_frame = [], []
+    frames, per_frame, walls = [], [], []
+    wall = _WALLS.get(id(world))
     for i in range(n):
         m = _camera(*path(i / (n - 1)))
         rgb = _render(world, m)
@@ -219,7 +242,14 @@ def _clip(
             rgb = post(rgb, i)
         frames.append(rgb)
         per_frame.append([b for b in (_map_box(f, m) for f in faces) if b is not None])
-    return Clip(name, covers, frames, per_frame, len(faces), tags)
+        if wall is not None:
+            walls.append(
+                cv2.warpAffine(
+                    wall, m, SIZE, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+                )
+                > 0
+            )
+    return Clip(name, covers, frames, per_frame, len(faces), tags, walls or None)
 
 
 # --- the clips ------------------------------------------------------------------------------
