@@ -9,7 +9,7 @@ from confidentiality.bystander import BystanderMonitor
 from confidentiality.profiles import Profile
 from tests.support.faces import ClipKind, astronaut_frames, to_video_frame
 
-FRAMES = 40  # 2.6 s at 15 fps
+FRAMES = 40  # 2.6 s at 15 fps; the second face is there from the first frame
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,9 @@ def test_bystander_alert(profile: Profile, kind: ClipKind, alerts: bool, events:
     bystander = [e for e in events if e.kind == "bystander"]
     if alerts:
         assert len(bystander) == 1 and bystander[0].faces == 2
-        assert first_alert_frame is not None and first_alert_frame >= 30  # not before 2 s
+        # within 2 s of the second face appearing, but not on one frame's count: two faces
+        # must be counted over 0.8 s first
+        assert first_alert_frame is not None and 12 <= first_alert_frame <= 30
         assert bystander[0].detail.startswith("Robin: ")
     else:
         assert bystander == []

