@@ -10,11 +10,13 @@ PixelBox = tuple[int, int, int, int]  # x, y, w, h
 def expand_face(x: float, y: float, w: float, h: float, width: int, height: int) -> PixelBox:
     """Grow a tight detector box to cover hair, forehead, ears and chin; clip to the frame."""
     # detectors box the eyes-to-mouth area; independent detectors (Haar) box higher and wider,
-    # and a head turned in profile reaches further to one side than its box says
+    # a head turned in profile reaches further to one side than its box says, and the chin of
+    # a tilted head, or of a face half behind a hand (whose box then sits too high), reaches
+    # well below it
     x0 = x - 0.45 * w
     x1 = x + 1.45 * w
     y0 = y - 0.65 * h
-    y1 = y + 1.35 * h
+    y1 = y + 1.6 * h
     return _clip(x0, y0, x1, y1, width, height)
 
 
@@ -36,11 +38,6 @@ def _clip(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -
     ix0, iy0 = max(0, int(x0)), max(0, int(y0))
     ix1, iy1 = min(width, int(x1 + 0.999)), min(height, int(y1 + 0.999))
     return (ix0, iy0, max(0, ix1 - ix0), max(0, iy1 - iy0))
-
-
-def overlaps(a: PixelBox, b: PixelBox) -> bool:
-    """True when the boxes share any pixel."""
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
 @dataclass
@@ -76,16 +73,13 @@ class FaceTracker:
             self._size = size
         width, height = size
         cover: list[PixelBox] = list(detected)
+        live = [t for t in self._tracks if 0 <= t_s - t.seen_s <= self._hold_s]
+        pairs = _pairs(live, detected)
         kept: list[_Track] = []
         matched: set[int] = set()
-        for track in self._tracks:
+        for k, track in enumerate(live):
             age_s = t_s - track.seen_s
-            if not 0 <= age_s <= self._hold_s:
-                continue  # too old, or the clock went back: forget it
-            hit = next(
-                (i for i, d in enumerate(detected) if i not in matched and overlaps(d, track.box)),
-                None,
-            )
+            hit = pairs.get(k)
             if hit is not None:
                 matched.add(hit)
                 box = detected[hit]
@@ -110,6 +104,32 @@ class FaceTracker:
         kept.extend(_Track(d, t_s) for i, d in enumerate(detected) if i not in matched)
         self._tracks = kept
         return [b for b in cover if b[2] > 0 and b[3] > 0]
+
+
+def _pairs(tracks: list[_Track], detected: list[PixelBox]) -> dict[int, int]:
+    """Which detection (index) continues which track (index), nearest first.
+
+    A detection continues a track only when its centre lies inside the track's box and the
+    two are of like size: overlap alone is not enough, because the grown boxes of faces one
+    above the other (a child in front of a parent) overlap, and a track taken over by the
+    wrong face would drop the mask from the face it was holding.
+    """
+    candidates = []
+    for k, track in enumerate(tracks):
+        tx, ty, tw, th = track.box
+        for i, d in enumerate(detected):
+            inside = tx <= _cx(d) <= tx + tw and ty <= _cy(d) <= ty + th
+            alike = 0.5 <= (d[2] * d[3]) / max(1, tw * th) <= 2.0
+            if inside and alike:
+                dist = (_cx(d) - _cx(track.box)) ** 2 + (_cy(d) - _cy(track.box)) ** 2
+                candidates.append((dist, k, i))
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for _, k, i in sorted(candidates):
+        if k not in pairs and i not in used:
+            pairs[k] = i
+            used.add(i)
+    return pairs
 
 
 def _cx(b: PixelBox) -> float:

@@ -30,6 +30,19 @@ _FACE_MASK_PERSON_P = 0.3
 _BODY_HALF_WIDTH = 1.6
 _BODY_TOP = 1.0
 _BODY_DEPTH = 3.2
+# the second look: what a detected face vouches for is searched again for faces, cut out of the
+# full-size frame (so at up to twice the detectors' resolution of the whole frame) and no
+# larger than this on its longer side, and widened past the zone by these shares of the
+# largest face (a head whose face lies in the zone reaches above it)
+_LOOK_MAX_SIDE = 384
+_LOOK_ABOVE = 0.8
+_LOOK_BESIDE = 0.5
+# where the crop meets the frame's edge it is padded with flat grey by this share of its size:
+# a face cut by the edge then looks like a face partly behind something flat, which the
+# detectors find (they find faces behind masks and hands), where a face that simply ends at
+# the image's border they mostly miss once a third of it is gone
+_LOOK_PAD = 0.35
+_LOOK_GREY = (128, 128, 128)
 # a reused person mask is only trusted while the picture barely changed since it was made:
 # mean absolute luma difference (0..255) of the 1/8-size images, above which we re-segment
 _STILL_LUMA_DIFF = 6.0
@@ -196,12 +209,12 @@ class MediaPipeTransform:
         # both models on every frame: the short-range one is surest on a face near the camera,
         # the full-range one finds the smaller faces further back (a second person, a child)
         found = self._models.faces(rgb) + self._models.faces(rgb, far=True)
-        boxes: list[PixelBox] = []
-        for f in found:
-            box = (int(f.x * w), int(f.y * h), max(1, int(f.w * w)), max(1, int(f.h * h)))
-            if not any(_same_face(box, b) for b in boxes):
-                boxes.append(box)
-        return boxes
+        return _merged(
+            [
+                (int(f.x * w), int(f.y * h), max(1, int(f.w * w)), max(1, int(f.h * h)))
+                for f in found
+            ]
+        )
 
     def _count_faces(self, frame: _Frame) -> int | None:
         """Faces counted with both detectors every few frames (bystanders)."""
@@ -229,14 +242,74 @@ class MediaPipeTransform:
         w, h = frame.width, frame.height
         mask_small = self._person_mask_small(frame, Profile.FACE_MASK)
         tight = self._detect_all(frame)
-        detected = [expand_face(x, y, bw, bh, w, h) for x, y, bw, bh in tight]
+        extra = [
+            b
+            for b in self._second_look(frame, mask_small, tight)
+            if not any(_same_face(b, t) for t in tight)
+        ]
+        detected = [expand_face(x, y, bw, bh, w, h) for x, y, bw, bh in tight + extra]
         cover = self._tracker.update(detected, t_s, (w, h))
         out, dst = self._composite(frame, mask_small)
+        # only faces of the first look vouch for a body: what a face found on the second look
+        # would vouch for has not itself been looked at twice
         _hide_unvouched(dst, mask_small, tight, (w, h))
         for x, y, bw, bh in cover:
             if bw > 0 and bh > 0:
                 yuv.fill_rounded_rect(dst, (x, y, bw, bh), max(2, min(bw, bh) // 4), _MASK_RGB)
-        return TransformResult(out, len(tight))
+        return TransformResult(out, len(tight) + len(extra))
+
+    def _second_look(
+        self, frame: _Frame, mask_small: np.ndarray, tight: list[PixelBox]
+    ) -> list[PixelBox]:
+        """Faces inside the bodies the first look's faces vouch for (tight boxes, pixels).
+
+        A face there that the first look missed (a child in front of a parent, a head cut by
+        the frame's bottom edge under someone else's face, a small face beside a shoulder)
+        would otherwise be shown as part of the other person's body. Both detectors look
+        again at just that part of the frame, larger, with the frame's edges padded.
+        """
+        if not tight:
+            return []
+        w, h = frame.width, frame.height
+        sh, sw = mask_small.shape
+        shown = cv2.bitwise_and(mask_small, body_zones(tight, (w, h), (sw, sh)))
+        points = cv2.findNonZero(shown)
+        if points is None:
+            return []
+        bx, by, bw, bh = cv2.boundingRect(points)
+        sx, sy = w / sw, h / sh
+        face_w = max(b[2] for b in tight)
+        face_h = max(b[3] for b in tight)
+        x0 = max(0, int(bx * sx - _LOOK_BESIDE * face_w))
+        y0 = max(0, int(by * sy - _LOOK_ABOVE * face_h))
+        x1 = min(w, int((bx + bw) * sx + _LOOK_BESIDE * face_w) + 1)
+        y1 = min(h, int((by + bh) * sy) + 1)
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        rgb, (cx, cy, cw, ch) = yuv.crop_rgb(frame.i420, (x0, y0, x1 - x0, y1 - y0), _LOOK_MAX_SIDE)
+        ph, pw = rgb.shape[:2]
+        top = int(_LOOK_PAD * ph) if cy == 0 else 0
+        bottom = int(_LOOK_PAD * ph) if cy + ch >= h else 0
+        left = int(_LOOK_PAD * pw) if cx == 0 else 0
+        right = int(_LOOK_PAD * pw) if cx + cw >= w else 0
+        if top or bottom or left or right:
+            rgb = cv2.copyMakeBorder(
+                rgb, top, bottom, left, right, cv2.BORDER_CONSTANT, value=_LOOK_GREY
+            )
+        found = self._models.faces(rgb) + self._models.faces(rgb, far=True)
+        full_h, full_w = rgb.shape[:2]
+        scale = cw / pw  # frame pixels per pixel of the crop
+        return _merged(
+            [
+                (
+                    int(cx + (f.x * full_w - left) * scale),
+                    int(cy + (f.y * full_h - top) * scale),
+                    max(1, int(f.w * full_w * scale)),
+                    max(1, int(f.h * full_h * scale)),
+                )
+                for f in found
+            ]
+        )
 
     def _avatar(self, frame: _Frame) -> TransformResult:
         w, h = frame.width, frame.height
@@ -268,6 +341,23 @@ def _same_face(a: PixelBox, b: PixelBox) -> bool:
     acx, acy = a[0] + a[2] / 2, a[1] + a[3] / 2
     bcx, bcy = b[0] + b[2] / 2, b[1] + b[3] / 2
     return abs(acx - bcx) < min(a[2], b[2]) / 2 and abs(acy - bcy) < min(a[3], b[3]) / 2
+
+
+def _merged(boxes: list[PixelBox]) -> list[PixelBox]:
+    """One box per face: detections of the same face (both models) joined into the box that
+    holds them all, so a mask covers wherever either model put the face."""
+    out: list[PixelBox] = []
+    for box in boxes:
+        for k, b in enumerate(out):
+            if _same_face(box, b):
+                x0, y0 = min(box[0], b[0]), min(box[1], b[1])
+                x1 = max(box[0] + box[2], b[0] + b[2])
+                y1 = max(box[1] + box[3], b[1] + b[3])
+                out[k] = (x0, y0, x1 - x0, y1 - y0)
+                break
+        else:
+            out.append(box)
+    return out
 
 
 def body_zones(tight: list[PixelBox], size: tuple[int, int], small: tuple[int, int]) -> np.ndarray:

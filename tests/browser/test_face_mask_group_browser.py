@@ -1,6 +1,7 @@
 """The scenario that once showed faces: two real browsers publish a zooming group photograph
-under `face_mask`, a third real browser watches, and detectors that are not MediaPipe look
-at every frame it grabs."""
+under `face_mask`, a third real browser watches, and every frame it grabs is checked against
+the real faces of the clip's frame it shows: for face detail shown, and by detectors that are
+not MediaPipe."""
 
 from __future__ import annotations
 
@@ -9,18 +10,27 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from tests.support.browser import chromium, grab_tile, until
 from tests.support.corpus import FPS, clip
-from tests.support.corpus_check import detect_frames
-from tests.support.detectors import DETECTORS, near
+from tests.support.corpus_check import (
+    ClipReport,
+    FrameMatcher,
+    as_sent,
+    check_frame,
+    detect_many,
+)
 from tests.support.faces import write_y4m
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 GRABS = 30  # per publisher, ~0.15 s apart: more than the 24 and 36 of the runs that failed
+# a grab whose best match correlates less than this is not a frame of the clip (the
+# placeholder card while the server's pipeline catches up: ~0.02; frames: 0.19 and up)
+MATCHED = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +40,9 @@ def group_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_two_face_mask_publishers_of_a_group_show_no_face_to_a_third_browser(  # type: ignore[no-untyped-def]
-    server, group_video: Path
+    server, group_video: Path, tmp_path: Path
 ) -> None:
     c = clip("group_zoom")
-    # which frame of the looping clip a grab shows is not known: a detection on any real
-    # face position of the clip counts (stricter than per frame)
-    faces = [b for boxes in c.faces for b in boxes]
     async with (
         chromium(group_video) as a_browser,
         chromium(group_video) as b_browser,
@@ -63,16 +70,33 @@ async def test_two_face_mask_publishers_of_a_group_show_no_face_to_a_third_brows
                 assert img is not None
                 grabs[pid].append(img)
             await asyncio.sleep(0.15)
+    # which frame of the looping clip a grab shows: the one its detail matches
+    matcher = FrameMatcher(c.frames)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for pid, frames in grabs.items():
-            found = detect_frames(frames, pool)
-            leaks = []
-            for i, f in enumerate(found):
-                # the stream may reach the viewer smaller than the clip (its gallery layer)
-                s = frames[i].shape[1] / 640
-                scaled = [(int(x * s), int(y * s), int(w * s), int(h * s)) for x, y, w, h in faces]
-                leaks += [(i, d, b) for d in DETECTORS for b in near(f[d], scaled)]
-            print(f"\n{pid}: {len(frames)} grabbed frames, faces found {len(leaks)}")
-            assert not leaks, f"a face reached the third browser: {leaks[:5]}"
+        for n, (pid, frames) in enumerate(grabs.items()):
+            assert all(f.shape == (480, 640, 3) for f in frames), "the viewer got a smaller layer"
+            matched = [(img, k) for img in frames for k, s in [matcher.match(img)] if s >= MATCHED]
+            # most grabs show the clip (not the placeholder of a pipeline catching up)
+            assert len(matched) >= GRABS // 2, f"{pid}: only {len(matched)} grabs matched a frame"
+            found = detect_many([(img, c.faces[k]) for img, k in matched], pool)
+            report = ClipReport(f"publisher {n}", frames=len(frames))
+            for j, ((img, k), f) in enumerate(zip(matched, found, strict=True)):
+                check = check_frame(img, as_sent(c.frames[k]), c.faces[k])
+                check.found = f
+                report.add_output(j, check)
+                if check.leaks():
+                    # the evidence, to look at: the grab with the faces shown outlined
+                    out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+                    for _, (x, y, w, h), _ in check.leaks():
+                        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 0, 255), 2)
+                    path = tmp_path / f"publisher{n}-grab{j:02d}-frame{k:03d}.png"
+                    cv2.imwrite(str(path), out)
+                    print(f"\nleak in grab {j} (clip frame {k}): {check.leaks()} -> {path}")
+            print(
+                f"\npublisher {n}: {len(frames)} grabs, {len(matched)} matched to a clip frame; "
+                f"most of one face's detail shown {report.detail_max:.0%}; "
+                f"detections on real faces {report.found_out}"
+            )
+            assert not report.leaks, f"a face reached the third browser: {report.leaks[:5]}"
             # what was grabbed is the scene (blurred, masked), not a blank or a placeholder
-            assert frames[-1].shape[1] >= 320 and float(np.std(frames[-1])) > 10
+            assert float(np.std(matched[-1][0])) > 10

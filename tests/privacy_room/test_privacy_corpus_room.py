@@ -1,5 +1,5 @@
 """The packaged-photograph corpus through a live room: real aiortc peers, the server's own
-media workers, VP8 both ways, and detectors that are not MediaPipe on what a member receives."""
+media workers, VP8 both ways, and checks that are not MediaPipe on what a member receives."""
 
 from __future__ import annotations
 
@@ -14,15 +14,28 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.corpus import CLIPS, FPS, Clip, clip
-from tests.support.corpus_check import detect_frames
-from tests.support.detectors import DETECTORS, Box, near
+from tests.support.corpus import FPS, clip
+from tests.support.corpus_check import (
+    ClipReport,
+    FrameMatcher,
+    as_sent,
+    check_frame,
+    detect_many,
+)
 from tests.support.faces import write_y4m
 from web.bot import VIDEO_CLOCK, Bot, ColorTrack, FileVideoTrack, ToneTrack
 
-# four clips a room at a time keeps every stream at 640x480 (five video publishers with the
-# viewer); three rooms carry all twelve clips
-ROOMS = [CLIPS[0:4], CLIPS[4:8], CLIPS[8:12]]
+# the hardest stretches of the corpus, each looped by its publisher: the zoom that cut a face
+# by the frame's bottom edge under someone else's (it once reached browsers), faces straddling
+# the left and right edges, and eleven faces about 1/20 of the frame wide. All move with the
+# camera, so which frame a received picture shows can be told from its content
+LIVE = {"group_zoom": (50, 100), "edge_faces": (0, 50), "small_faces": (0, 50)}
+RECEIVE = 60  # frames per publisher: a little over one loop of each stretch
+DETECT_EVERY = 4  # the independent detectors on every 4th matched frame (detail on all)
+# a received picture whose best match correlates less than this is not a frame of the clip
+# (the placeholder card shown while the pipeline catches up: ~0.02; real frames through VP8
+# measured 0.19 and up)
+MATCHED = 0.1
 
 
 async def _wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -32,66 +45,80 @@ async def _wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore
         await asyncio.sleep(0.1)
 
 
+def _stretch(name: str) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
+    c = clip(name)
+    a, b = LIVE.get(name, (0, len(c.frames)))
+    return c.frames[a:b], c.faces[a:b]
+
+
 @pytest.fixture(scope="module")
 def clip_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("corpus")
-    return {name: write_y4m(root / f"{name}.y4m", clip(name).frames, FPS) for name in CLIPS}
+    names = [*LIVE, "walk_in"]
+    return {n: write_y4m(root / f"{n}.y4m", _stretch(n)[0], FPS) for n in names}
 
 
-def _faces_anywhere(c: Clip) -> list[Box]:
-    # which source frame a received frame shows is not known exactly (the stream loops and
-    # frames are dropped under load), so a detection counts as a leak wherever any real face
-    # of the clip ever is: stricter than per frame, never laxer
-    return [b for boxes in c.faces for b in boxes]
-
-
-@pytest.mark.parametrize("room", range(len(ROOMS)))
-async def test_face_mask_corpus_through_a_live_room(  # type: ignore[no-untyped-def]
-    server, clip_files, room: int
-) -> None:
-    names = ROOMS[room]
+@pytest.mark.slow
+async def test_face_mask_corpus_through_a_live_room(server, clip_files) -> None:  # type: ignore[no-untyped-def]
+    names = list(LIVE)
     received: dict[str, list[np.ndarray]] = {n: [] for n in names}
     publishers = {
-        n: Bot(server.link(f"c{room}", f"M{i}", profile="face_mask"),
-               video=FileVideoTrack(str(clip_files[n])), audio=ToneTrack())
+        n: Bot(
+            server.link("c", f"M{i}", profile="face_mask"),
+            video=FileVideoTrack(str(clip_files[n])),
+            audio=ToneTrack(),
+        )
         for i, n in enumerate(names)
     }
     by_id: dict[str, str] = {}
 
     def on_frame(pid: str, img: np.ndarray) -> None:
         name = by_id.get(pid)
-        if name is not None and len(received[name]) < 2 * len(clip(name).frames):
+        if name is not None and len(received[name]) < RECEIVE:
             received[name].append(img)
 
-    viewer = Bot(server.link(f"c{room}", "Viewer"), video=ColorTrack("red"), audio=ToneTrack(),
-                 on_video_frame=on_frame)
+    viewer = Bot(
+        server.link("c", "Viewer"),
+        video=ColorTrack("red"),
+        audio=ToneTrack(),
+        on_video_frame=on_frame,
+    )
     bots = [viewer, *publishers.values()]
     try:
         await viewer.connect()
         for n, bot in publishers.items():
             await bot.connect()
             by_id[bot.me["id"]] = n
-        # a little over one full loop of every clip, from the first frame the viewer got
-        await _wait_for(lambda: all(len(received[n]) >= 110 for n in names), 120)
+        await _wait_for(lambda: all(len(received[n]) >= RECEIVE for n in names), 120)
     finally:
         for bot in bots:
             await bot.leave()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         for n in names:
-            frames = received[n]
-            assert all(f.shape == (480, 640, 3) for f in frames), n
-            found = detect_frames(frames, pool)
-            faces = _faces_anywhere(clip(n))
-            leaks = [
-                (i, d, b) for i, f in enumerate(found) for d in DETECTORS
-                for b in near(f[d], faces)
-            ]
-            raw = {d: sum(len(f[d]) for f in found) for d in DETECTORS}
-            print(f"\n{n}: {len(frames)} received frames checked, faces found {len(leaks)}, "
-                  f"raw detections {raw}")
-            assert not leaks, f"{n}: a face reached the viewer: {leaks[:5]}"
-            # a picture, not a blank: the stream carried the scene
-            assert float(np.std(frames[-1])) > 10
+            frames, faces = _stretch(n)
+            matcher = FrameMatcher(frames)
+            report = ClipReport(n, frames=len(received[n]))
+            matched = []
+            for img in received[n]:
+                assert img.shape == (480, 640, 3), n
+                k, score = matcher.match(img)
+                if score >= MATCHED:
+                    matched.append((img, k))
+            # most of what arrived is the clip (the rest: placeholders while models load)
+            assert len(matched) >= RECEIVE // 2, f"{n}: only {len(matched)} frames matched"
+            checks = [check_frame(img, as_sent(frames[k]), faces[k]) for img, k in matched]
+            sample = list(range(0, len(matched), DETECT_EVERY))
+            found = detect_many([(matched[j][0], faces[matched[j][1]]) for j in sample], pool)
+            for j, f in zip(sample, found, strict=True):
+                checks[j].found = f
+            for (_, k), check in zip(matched, checks, strict=True):
+                report.add_output(k, check)
+            print(
+                f"\n{n}: {len(received[n])} received, {len(matched)} matched to a frame, "
+                f"{report.checked_out} looked at by the detectors; most of one face's "
+                f"detail shown {report.detail_max:.0%}; leaks {len(report.leaks)}"
+            )
+            assert not report.leaks, f"{n}: a face reached the viewer: {report.leaks[:5]}"
 
 
 class _StartOnCue(FileVideoTrack):
@@ -140,35 +167,48 @@ async def test_bystander_walking_in_reaches_the_host_within_two_seconds(  # type
     c = clip("walk_in")
     appears = c.first_frame_with(2)
     assert appears is not None
-    alerts: list[float] = []
-    host = Bot(server.link("b", "Clinician", role="host"), video=ColorTrack("red"),
-               audio=ToneTrack())
+    matcher = FrameMatcher(c.frames[:1])
+    processed: list[int] = []
+
+    def on_frame(pid: str, img: np.ndarray) -> None:
+        # the member's picture as the pipeline made it, not the placeholder shown while the
+        # models load
+        if matcher.match(img)[1] >= MATCHED:
+            processed.append(1)
+
+    # the host watches (and only watches: the fewer streams this one process encodes and
+    # decodes for its peers, the less the measurement is of the test's own load)
+    host = Bot(server.link("b", "Clinician", role="host"), publish=False, on_video_frame=on_frame)
     track = _StartOnCue(str(clip_files["walk_in"]))
-    seen: list[int] = []
-    viewer = Bot(server.link("b", "Ash"), video=ColorTrack("blue"), audio=ToneTrack(),
-                 on_video_frame=lambda pid, img: seen.append(1))
-    member = Bot(server.link("b", "Robin", profile=profile), video=track, audio=ToneTrack())
+    member = Bot(server.link("b", "Robin", profile=profile), video=track)
     try:
         await host.connect()
-        await viewer.connect()
         await member.connect()
-        # the member's processed video is flowing (models loaded) before anyone walks in
-        await _wait_for(lambda: len(seen) > 45, 60)
+        # the member's processed video is flowing before anyone walks in
+        await _wait_for(lambda: len(processed) > 30, 60)
         track.play.set()
-
-        def alerted() -> bool:
-            hit = [m for m in host.messages if m.get("type") == "alert"
-                   and m.get("kind") == "bystander"]
-            if hit and not alerts:
-                alerts.append(time.monotonic())
-            return bool(hit)
-
-        await _wait_for(alerted, 30)
+        alerted_at = await _when(
+            lambda: any(
+                m.get("type") == "alert" and m.get("kind") == "bystander" for m in host.messages
+            ),
+            30,
+        )
         assert appears in track.sent_at
-        took_s = alerts[0] - track.sent_at[appears]
-        print(f"\n{profile}: second face wholly in view at frame {appears}; host alerted "
-              f"{took_s:.2f} s after that frame was sent")
+        took_s = alerted_at - track.sent_at[appears]
+        print(
+            f"\n{profile}: second face wholly in view at frame {appears}; host alerted "
+            f"{took_s:.2f} s after that frame was sent"
+        )
         assert took_s <= 2.0
     finally:
-        for bot in (host, viewer, member):
+        for bot in (host, member):
             await bot.leave()
+
+
+async def _when(predicate, timeout_s: float) -> float:  # type: ignore[no-untyped-def]
+    """The monotonic time at which `predicate` first held (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+    return time.monotonic()

@@ -518,7 +518,7 @@ def _walk_in() -> Clip:
     small, alpha = _scaled(img, scale), _scaled(person, scale, cv2.INTER_NEAREST)
     ((fx, fy, fw, fh),) = FACES["portrait_bright"]
     m = _camera(480, 360, 1.0)
-    frames, per_frame = [], []
+    frames, per_frame, walls = [], [], []
     for i in range(FRAMES):
         t = min(1.0, i / 70)  # walks in over ~4.7 s, then stays
         x = round(980 - 440 * _ease(t))
@@ -528,6 +528,10 @@ def _walk_in() -> Clip:
         # the member sits in front of whoever comes in behind them
         _paste(w_, member, mx, my, member_alpha)
         frames.append(_render(w_, m))
+        wall = np.full((*backdrop.shape[:2], 1), 255, np.uint8)
+        _paste(wall, np.zeros((*alpha.shape, 1), np.uint8), x, y, alpha)
+        _paste(wall, np.zeros((*member_alpha.shape, 1), np.uint8), mx, my, member_alpha)
+        walls.append(cv2.warpAffine(wall, m, SIZE, flags=cv2.INTER_NEAREST) > 0)
         walker = (
             round(x + fx * scale),
             round(y + fy * scale),
@@ -544,6 +548,7 @@ def _walk_in() -> Clip:
         per_frame,
         2,
         ("walk_in", "edge", "skin"),
+        walls,
     )
 
 
