@@ -27,9 +27,9 @@ _FACE_MASK_PERSON_P = 0.3
 # under the chin, this many face widths either side of the face's centre line and this many
 # face heights down. Everything else of a person (hair above the mask, a raised arm, a second
 # head whose face was not found) is hidden. Shoulders are ~3 face widths across.
-_BODY_HALF_WIDTH = 1.6
+_BODY_HALF_WIDTH = 0.6
 _BODY_TOP = 1.0
-_BODY_DEPTH = 3.2
+_BODY_DEPTH = 1.2
 # the second look: what a detected face vouches for is searched again for faces, cut out of the
 # full-size frame (so at up to twice the detectors' resolution of the whole frame) and no
 # larger than this on its longer side, and widened past the zone by these shares of the
