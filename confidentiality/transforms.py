@@ -23,10 +23,14 @@ _SILHOUETTE_RGB = (96, 108, 122)  # a hidden person: flat fill, no features
 # face_mask counts a pixel as person from this segmentation probability (blur: 0.5): an
 # uncertain pixel is then hidden unless a detected face vouches for it, not left as background
 _FACE_MASK_PERSON_P = 0.3
-# the body a detected face vouches for, in face boxes (the detector's tight box): from just
+# the body a detected face vouches for, in face boxes (the detectors' merged box): from just
 # under the chin, this many face widths either side of the face's centre line and this many
-# face heights down. Everything else of a person (hair above the mask, a raised arm, a second
-# head whose face was not found) is hidden. Shoulders are ~3 face widths across.
+# face heights down (neck and upper chest). Everything else of a person (shoulders, hair above
+# the mask, a raised arm, a second head whose face was not found) is hidden. Narrow and short
+# on purpose: in a group, a neighbour's head sits beside a shoulder or below a chin, and a
+# wider or deeper zone once showed such a head (cut by the frame's edge, so found by no
+# detector) as part of someone else's body. Hiding shoulders is a cost; showing a face is not
+# acceptable.
 _BODY_HALF_WIDTH = 0.6
 _BODY_TOP = 1.0
 _BODY_DEPTH = 1.2

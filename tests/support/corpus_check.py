@@ -245,11 +245,14 @@ def run_clip(
     process: Callable[[object], object],
     clip: Clip,
     on_output: Callable[[int, np.ndarray], None] | None = None,
+    *,
+    start: int = 0,
 ) -> list[np.ndarray] | None:
-    """Every frame of the clip through `process` (a pipeline's), in order. With `on_output`,
-    each output RGB frame is handed to it and nothing is kept; otherwise all are returned."""
+    """Every frame of the clip from `start` through `process` (a pipeline's), in order. With
+    `on_output`, each output RGB frame is handed to it with its frame index and nothing is
+    kept; otherwise all are returned."""
     outs: list[np.ndarray] = []
-    for i, rgb in enumerate(clip.frames):
+    for i, rgb in enumerate(clip.frames[start:], start):
         out = video_frame_rgb(process(to_video_frame(rgb, i)))  # type: ignore[arg-type]
         if on_output is None:
             outs.append(out)
