@@ -3,12 +3,12 @@ frame, with checks that are not MediaPipe.
 
 Twelve clips (groups, small faces, faces cut by the frame's edge, turned faces, occlusion,
 dark and bright skin, low light, pan, zoom, someone walking in; tests/support/corpus) go
-through the real pipeline frame by frame, each once per profile, shared by the tests below.
-On **every** output frame, every real face is checked for detail shown (no detector:
-tests/support/corpus_check.py). The independent detectors (Haar frontal and profile, dlib
-HOG) look at every DETECT_STEP-th output frame here, to keep the suite quick;
-`python bench/face_mask_corpus.py` runs them on every frame of every clip and prints the
-table.
+through the real pipeline frame by frame, each once per profile, shared by the tests below
+(face_mask also from a late frame, with a fresh pipeline). On every DETAIL_STEP-th output
+frame every real face is checked for detail shown (no detector:
+tests/support/corpus_check.py); the independent detectors (Haar frontal and profile, dlib
+HOG) look at every DETECT_STEP-th. That keeps the suite quick; `python
+bench/face_mask_corpus.py` runs both on every frame of every clip and prints the table.
 """
 
 from __future__ import annotations
