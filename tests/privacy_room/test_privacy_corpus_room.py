@@ -32,7 +32,7 @@ from web.bot import VIDEO_CLOCK, Bot, ColorTrack, FileVideoTrack, ToneTrack
 # what arrives is mostly processed frames, not placeholders. All move with the camera, so
 # which frame a received picture shows can be told from its content
 LIVE = {"group_zoom": (50, 100), "edge_faces": (0, 50)}
-RECEIVE = 60  # matched frames per publisher: a little over one loop of each stretch
+RECEIVE = 36  # matched frames per publisher, every other frame: over one loop of a stretch
 RECEIVE_S = 150.0  # at most this long to gather them (a loaded machine sends placeholders)
 DETECT_EVERY = 4  # the independent detectors on every 4th matched frame (detail on all)
 # a received picture whose best match correlates less than this is not a frame of the clip
@@ -79,12 +79,12 @@ async def test_face_mask_corpus_through_a_live_room(server, clip_files) -> None:
     matched: dict[str, list[tuple[np.ndarray, int]]] = {n: [] for n in names}
 
     def on_frame(pid: str, img: np.ndarray) -> None:
-        # every third frame: consecutive frames are alike, and matching costs the event loop
+        # every other frame: consecutive frames are alike, and matching costs the event loop
         name = by_id.get(pid)
         if name is None or len(matched[name]) >= RECEIVE:
             return
         received[name] += 1
-        if received[name] % 3:
+        if received[name] % 2:
             return
         k, score = matchers[name].match(img)
         if score >= MATCHED:
@@ -102,10 +102,17 @@ async def test_face_mask_corpus_through_a_live_room(server, clip_files) -> None:
         for n, bot in publishers.items():
             await bot.connect()
             by_id[bot.me["id"]] = n
-        await _wait_for(lambda: all(len(matched[n]) >= RECEIVE for n in names), RECEIVE_S)
+        deadline = time.monotonic() + RECEIVE_S
+        while time.monotonic() < deadline and any(len(matched[n]) < RECEIVE for n in names):
+            await asyncio.sleep(0.2)
     finally:
         for bot in bots:
             await bot.leave()
+    for n in names:
+        # the rest were the placeholder card (models loading, a deadline missed under load)
+        assert len(matched[n]) >= RECEIVE, (
+            f"{n}: {len(matched[n])} of {received[n]} received frames showed the clip"
+        )
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         for n in names:
             frames, faces = _stretch(n)
