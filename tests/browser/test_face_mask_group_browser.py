@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from confidentiality.placeholder import PAUSED_REASON, placeholder_rgb
 from tests.support.browser import chromium, grab_tile, until
 from tests.support.corpus import FPS, clip
 from tests.support.corpus_check import (
@@ -24,7 +25,6 @@ from tests.support.corpus_check import (
     check_frame,
     detect_many,
 )
-from tests.support.detectors import detect_all
 from tests.support.faces import write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -120,20 +120,24 @@ async def test_two_face_mask_publishers_of_a_group_show_no_face_to_a_third_brows
                         [b for _, b, _ in check.leaks()],
                     )
                     print(f"leak in grab {j} (clip frame {k}): {check.leaks()}")
-            # a grab that is not the clip is the placeholder card: no face anywhere in it
-            unmatched = [(img, detect_all(img)) for img in other[pid]]
-            for j, (img, dets) in enumerate(unmatched):
-                boxes = [b for bs in dets.values() for b in bs]
-                if boxes:
-                    _save(tmp_path / f"publisher{n}-other{j:02d}.png", img, boxes)
+            # a grab that is not the clip is the placeholder card (the pipeline missed its
+            # deadline on a loaded machine, or the models were loading), nothing else
+            card = placeholder_rgb(640, 480, f"Member{n}", PAUSED_REASON).astype(np.int16)
+            unmatched = [
+                img
+                for img in other[pid]
+                if float(np.abs(cv2.resize(img, (640, 480)).astype(np.int16) - card).mean()) > 12
+            ]
+            for j, img in enumerate(unmatched):
+                _save(tmp_path / f"publisher{n}-other{j:02d}.png", img, [])
             print(
                 f"\npublisher {n}: {len(grabs)} grabs matched to a clip frame, "
                 f"{len(other[pid])} not (placeholder), {smaller[pid]} from a smaller layer; most of one face's detail shown "
                 f"{report.detail_max:.0%}; detections on real faces {report.found_out}"
             )
             assert not report.leaks, f"a face reached the third browser: {report.leaks[:5]}"
-            assert not any(any(d.values()) for _, d in unmatched), (
-                f"publisher {n}: a face in a grab that is not the clip"
+            assert not unmatched, (
+                f"publisher {n}: {len(unmatched)} grabs neither the clip nor the placeholder card"
             )
             # what was grabbed is the scene (blurred, masked), not a blank or a placeholder
             assert float(np.std(grabs[-1][0])) > 10
