@@ -46,8 +46,7 @@ class _Opened:
 
 def node_id(app: web.Application) -> str:
     """This node's id (one node: "local")."""
-    settings = app[control_keys.CONTROL_SETTINGS]
-    return getattr(settings, "node_id", "") or "local"
+    return app[control_keys.CONTROL_SETTINGS].node_id or "local"
 
 
 def _open(tx: Tx, room_id: str, session_id: str, node: str, now: float) -> _Opened | SessionInfo:

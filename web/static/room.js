@@ -9,7 +9,11 @@ import { Host } from "./host.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
-const GRACE_MS = 30000;
+// reconnecting: exponential backoff with jitter, so pages do not all hit a restarted server
+// at the same instant; the server keeps our place through a restart, so keep trying a while
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
 const TILE_MESSAGES = 3;
 const VIDEO = { width: 640, height: 480, frameRate: 15 };
 // join refusals a fresh grant (from the invite's resume secret) can cure
@@ -21,6 +25,7 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, joinError: null, mediaCalls: 0,
+  restarting: false, reconnects: 0,
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -42,6 +47,9 @@ function fail(text) {
   setStatus("Not connected");
 }
 
+// a refusal worth trying again (the service is restarting or cannot reach its records)
+class Retry extends Error {}
+
 // --- grants: from the address (then hidden), the tab's storage, or the invite's resume
 function readGrant() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -56,29 +64,56 @@ function readGrant() {
 }
 
 function grantClaims(grant) {
+  // the grant's claims (plain base64url JSON; the server verifies, the page only reads)
   try {
     return JSON.parse(atob(grant.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   } catch { return {}; }
 }
 
+function readCookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+// a fresh grant can be had: a member from their invite's secret, a host from their login
+function canRefresh() {
+  const held = sessionStorage.getItem("confide.grant");
+  return Boolean(sessionStorage.getItem("confide.invite_resume")
+    || (held && grantClaims(held).role === "host"));
+}
+
+async function postForGrant(path, body, headers = {}) {
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Retry("Could not reach the server.");
+  }
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 503 || resp.status === 502 || resp.status === 504) {
+    // restarting, or its database is away for a moment: try again
+    throw new Retry("The service is busy.");
+  }
+  return { resp, data };
+}
+
 async function freshHostGrant(sessionId) {
   // a clinician signed in to this service gets a new host grant, however long they were away
-  const csrf = document.cookie.split("; ").find((c) => c.startsWith("confide_csrf="));
-  const resp = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json",
-               "X-CSRF-Token": csrf ? decodeURIComponent(csrf.split("=")[1]) : "" },
-    body: "{}",
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant(
+    `/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {},
+    { "X-CSRF-Token": readCookie("confide_csrf") });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
+    const code = data.error && data.error.code;
     throw new Error(code === "session_ended" ? "This session has ended."
       : "Please sign in again to return to the session.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
+  sessionStorage.setItem("confide.grant", data.grant);
   sessionStorage.removeItem("confide.resume");
-  return body.grant;
+  return data.grant;
 }
 
 async function freshGrant() {
@@ -87,19 +122,14 @@ async function freshGrant() {
   if (claims.role === "host" && claims.sid) return freshHostGrant(claims.sid);
   const resume = sessionStorage.getItem("confide.invite_resume");
   if (!resume) return null;
-  const resp = await fetch("/api/v1/invites/resume", {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ resume }),
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant("/api/v1/invites/resume", { resume });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
+    const code = data.error && data.error.code;
     throw new Error(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
       : code === "invite_expired" ? "Your link has expired." : "Your link can no longer be used.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
-  return body.grant;
+  sessionStorage.setItem("confide.grant", data.grant);
+  return data.grant;
 }
 
 // --- local devices
@@ -377,6 +407,7 @@ function wire(sig) {
     joined = true;
     state.me = msg.participant;
     state.joinError = null;
+    if (state.restarting) { state.restarting = false; notify(""); }
     state.iceServers = msg.ice_servers || [];
     state.paused = Boolean(msg.paused);
     sessionStorage.setItem("confide.resume", msg.resume || "");
@@ -439,6 +470,11 @@ function wire(sig) {
     if (!joined) state.joinError = msg.code;
     if (!msg.ref) setStatus(`Problem: ${msg.message}`);
   });
+  sig.on("service_restarting", (msg) => {
+    // the server is stopping to start again: we come back by ourselves, in the same place
+    state.restarting = true;
+    notify(String(msg.message || "The service is restarting."));
+  });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
   sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
   sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session."));
@@ -454,18 +490,23 @@ async function onClose(sig, ev) {
   if (state.leaving || sig !== state.signaling) return;
   const code = state.joinError || ev.reason;
   state.joinError = null;
+  if (code === "service_unavailable" || ev.code === 1013) {
+    // the service cannot reach its records for a moment: try again, with backoff
+    reconnect();
+    return;
+  }
   if (ev.code === 1008) {
     teardown();
-    const held = sessionStorage.getItem("confide.grant");
-    const canRefresh = sessionStorage.getItem("confide.invite_resume")
-      || (held && grantClaims(held).role === "host");
-    if (REFRESHABLE.has(code) && canRefresh && refusals < 2) {
+    if (REFRESHABLE.has(code) && canRefresh() && refusals < 2) {
       // too long away for the old grant: the invite's secret gets a fresh one
       refusals += 1;
       try {
         await freshGrant();
         await connect();
-      } catch (e) { fail(e.message || "Could not reach the server."); }
+      } catch (e) {
+        if (e instanceof Retry) { refusals -= 1; reconnect(); return; }
+        fail(e.message || "Could not reach the server.");
+      }
       return;
     }
     if (code === "already_connected" && reconnectStarted && refusals < 3) {
@@ -504,13 +545,25 @@ function teardown() {
   clearTiles();
 }
 
+function backoffMs(attempt) {
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+let attempts = 0;
+
 async function reconnect() {
-  // a blip: come back with the resume token, without passing the lobby again
+  // a blip or a restart: come back with the resume token, without passing the lobby again
   if (!reconnectStarted) reconnectStarted = Date.now();
-  if (Date.now() - reconnectStarted > GRACE_MS * 2) { fail("The connection was lost."); return; }
-  setStatus("Reconnecting…");
+  if (Date.now() - reconnectStarted > RECONNECT_GIVE_UP_MS) {
+    fail("The connection was lost.");
+    return;
+  }
+  setStatus(state.restarting ? "The service is restarting: reconnecting…" : "Reconnecting…");
   teardown();
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, backoffMs(attempts)));
+  attempts += 1;
+  state.reconnects += 1;
   try { await connect(); } catch { reconnect(); }
 }
 
@@ -527,7 +580,7 @@ async function connect() {
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
   sig.send(join);
-  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; });
+  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; });
 }
 
 function finish(text) {
