@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -82,7 +83,10 @@ class DurableWriter:
         self.spool_path = spool_path
         self.clock = clock
         self._records: deque[PendingRecord] = deque()
-        self._inflight: list[PendingRecord] = []
+        # the batch being written (still in the queue until it is written): a record dropped
+        # from it meanwhile that gets written after all is not counted as lost
+        self._writing: set[int] = set()
+        self._dropped_while_writing: list[PendingRecord] = []
         self._dirty: dict[str, LiveSource] = {}
         self._closing: dict[str, tuple[int, float]] = {}
         self._attached: dict[str, LiveSource] = {}
@@ -143,7 +147,7 @@ class DurableWriter:
     @property
     def depth(self) -> int:
         """Records waiting for the store."""
-        return len(self._records) + len(self._inflight)
+        return len(self._records)
 
     def stats(self) -> dict[str, Any]:
         """What the writer holds and has lost, for health checks and metrics."""
@@ -170,39 +174,33 @@ class DurableWriter:
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
         """Write what can be written within `timeout_s`; keep the records that could not be
-        written in the spool file (and say so). Safe twice."""
+        written in the spool file (and say so). Safe twice.
+
+        A write under way is never cut short (its thread would carry on and the records be
+        written twice): each attempt is bounded by the store's own timeouts instead.
+        """
         deadline = self.clock() + timeout_s
         task, self._task = self._task, None
         if task is not None:
-            # let a write in progress finish rather than cut it (it would be written twice)
             self._stop.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout_s / 2)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        while self._pending() and self.clock() < deadline:
-            try:
-                await asyncio.wait_for(self._flush(), max(0.1, deadline - self.clock()))
-            except (StoreUnavailable, TimeoutError):
-                await asyncio.sleep(0.2)
-            except Exception:
-                logger.exception("writer: final write failed")
-                break
-        self._records.extendleft(reversed(self._inflight))
-        self._inflight = []
+            await task
+        await self._write_until(deadline)
         self._spool_leftovers()
 
     async def flush(self, timeout_s: float = 5.0) -> bool:
         """Write everything now if the database lets us; True when nothing is left."""
-        deadline = self.clock() + timeout_s
+        await self._write_until(self.clock() + timeout_s)
+        return not self._pending()
+
+    async def _write_until(self, deadline: float) -> None:
         while self._pending() and self.clock() < deadline:
             try:
-                await asyncio.wait_for(self._flush(), max(0.1, deadline - self.clock()))
-            except (StoreUnavailable, TimeoutError):
-                await asyncio.sleep(0.1)
-        return not self._pending()
+                await self._flush()
+            except StoreUnavailable:
+                await asyncio.sleep(0.2)
+            except Exception:
+                logger.exception("writer: writing failed")
+                return
 
     def _pending(self) -> bool:
         return bool(self._records or self._dirty or self._closing or self._grants)
@@ -287,29 +285,40 @@ class DurableWriter:
                 self._grants.pop(jti, None)
             touched = True
         while self._records:
-            self._inflight = [self._records.popleft()
-                              for _ in range(min(BATCH, len(self._records)))]
+            batch = list(itertools.islice(self._records, BATCH))
+            self._writing = {id(r) for r in batch}
             try:
-                await self._write_batch(self._inflight)
-            except BaseException:
-                self._records.extendleft(reversed(self._inflight))
-                self._inflight = []
-                raise
-            self.written += len(self._inflight)
-            self._inflight = []
+                written = await self._write_batch(batch)
+            finally:
+                self._writing = set()
+                late, self._dropped_while_writing = self._dropped_while_writing, []
+            done = {id(r) for r in written}
+            for record in late:
+                if id(record) in done:
+                    # dropped while its write was under way, and written all the same
+                    self.dropped[record.label] -= 1
+                    self._dropped_unreported[record.label] -= 1
+            self.dropped += Counter()  # forget zero counts
+            self._dropped_unreported += Counter()
+            gone = {id(r) for r in batch}
+            # the batch is the oldest part of the queue, less anything dropped meanwhile
+            while self._records and id(self._records[0]) in gone:
+                self._records.popleft()
+            self.written += len(written)
             touched = True
         if self._filling and self.depth < self.capacity * FILLING_AT / 2:
             self._filling = False
-        if touched and self._dropped_unreported and self.database_available:
+        if touched and self._dropped_unreported:
             await self._report_drops()
         return touched
 
-    async def _write_batch(self, batch: list[PendingRecord]) -> None:
+    async def _write_batch(self, batch: list[PendingRecord]) -> list[PendingRecord]:
+        """Write `batch`; returns the records written (those refused are logged)."""
         todo = list(batch)
         while todo:
             try:
                 await self.store.run(write_batch, todo)
-                return
+                return todo
             except RecordsRefused as exc:
                 for bad in exc.records:
                     self.refused[bad.label] += 1
@@ -317,6 +326,7 @@ class DurableWriter:
                     logger.error("writer: the store refused a %s record of session %s; "
                                  "it is not retried", bad.label, bad.session_id)
                 todo = [r for r in todo if all(r is not bad for bad in exc.records)]
+        return todo
 
     async def _report_drops(self) -> None:
         counts, self._dropped_unreported = dict(self._dropped_unreported), Counter()
@@ -338,6 +348,8 @@ class DurableWriter:
             victim = self._records[index]
             del self._records[index]
             self._drop(victim)
+            if id(victim) in self._writing:
+                self._dropped_while_writing.append(victim)
         self._records.append(record)
         if not self._filling and self.depth >= self.capacity * FILLING_AT:
             self._filling = True
