@@ -25,7 +25,7 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, joinError: null, mediaCalls: 0,
-  restarting: false, reconnects: 0,
+  restarting: false, reconnects: 0, joins: 0,
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -405,6 +405,7 @@ function wire(sig) {
   let joined = false;
   sig.on("joined", (msg) => {
     joined = true;
+    state.joins += 1;
     state.me = msg.participant;
     state.joinError = null;
     if (state.restarting) { state.restarting = false; notify(""); }
@@ -512,7 +513,8 @@ async function onClose(sig, ev) {
     if (code === "already_connected" && reconnectStarted && refusals < 3) {
       // our previous connection has not been closed by the server yet
       refusals += 1;
-      setTimeout(() => connect().catch(() => reconnect()), 1500);
+      setTimeout(() => connect().catch((e) => (e instanceof Retry ? reconnect()
+        : fail(e.message || "Could not reach the server."))), 1500);
       return;
     }
     fail(refusalText(code));
@@ -551,9 +553,12 @@ function backoffMs(attempt) {
 }
 
 let attempts = 0;
+let reconnectTimer = null;
 
-async function reconnect() {
-  // a blip or a restart: come back with the resume token, without passing the lobby again
+function reconnect() {
+  // a blip or a restart: come back with the resume token, without passing the lobby again;
+  // one attempt at a time (a failed socket reports both an error and a close)
+  if (reconnectTimer || state.leaving) return;
   if (!reconnectStarted) reconnectStarted = Date.now();
   if (Date.now() - reconnectStarted > RECONNECT_GIVE_UP_MS) {
     fail("The connection was lost.");
@@ -561,10 +566,15 @@ async function reconnect() {
   }
   setStatus(state.restarting ? "The service is restarting: reconnecting…" : "Reconnecting…");
   teardown();
-  await new Promise((r) => setTimeout(r, backoffMs(attempts)));
-  attempts += 1;
-  state.reconnects += 1;
-  try { await connect(); } catch { reconnect(); }
+  reconnectTimer = setTimeout(async () => {
+    reconnectTimer = null;
+    attempts += 1;
+    state.reconnects += 1;
+    try { await connect(); } catch (e) {
+      if (e instanceof Retry) reconnect();
+      else fail(e.message || "Could not reach the server.");
+    }
+  }, backoffMs(attempts));
 }
 
 async function connect() {
@@ -575,7 +585,7 @@ async function connect() {
   const sig = new Signaling(url);
   state.signaling = sig;
   wire(sig);
-  await sig.open();
+  try { await sig.open(); } catch { throw new Retry("Could not reach the server."); }
   const join = { type: "join", grant };
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
