@@ -146,3 +146,48 @@ def resume_after_restart(state: SessionState, *, now: float, last_alive: float) 
             # the clock of their grace stood still while the service was down
             entry.disconnected_at += downtime
     return moved
+
+
+def participant_to_dict(record: ParticipantRecord) -> dict[str, Any]:
+    """A record as plain JSON values."""
+    return {
+        "pid": record.pid, "role": record.role, "state": record.state.value,
+        "changed_at": record.changed_at, "disconnected_at": record.disconnected_at,
+        "state_before_disconnect": record.state_before_disconnect.value
+        if record.state_before_disconnect else None,
+        "profile": record.profile.value,
+        "profile_floor": record.profile_floor.value if record.profile_floor else None,
+        "audio_muted": record.audio_muted, "unmute_allowed": record.unmute_allowed,
+        "hand_raised": record.hand_raised, "video_stopped": record.video_stopped,
+        "video_held_by_host": record.video_held_by_host, "text_only": record.text_only,
+    }
+
+
+def participant_from_dict(data: Mapping[str, Any]) -> ParticipantRecord:
+    """The record `participant_to_dict` gave (raises KeyError/ValueError on anything else)."""
+    before = data["state_before_disconnect"]
+    floor = data["profile_floor"]
+    return ParticipantRecord(
+        pid=str(data["pid"]),
+        role="host" if data["role"] == "host" else "member",
+        state=LobbyState(data["state"]),
+        changed_at=float(data["changed_at"]),
+        disconnected_at=None if data["disconnected_at"] is None
+        else float(data["disconnected_at"]),
+        state_before_disconnect=LobbyState(before) if before else None,
+        profile=Profile(data["profile"]),
+        profile_floor=Profile(floor) if floor else None,
+        **{k: bool(data[k]) for k in ("audio_muted", "unmute_allowed", "hand_raised",
+                                      "video_stopped", "video_held_by_host", "text_only")},
+    )
+
+
+def session_to_dict(record: SessionRecord) -> dict[str, Any]:
+    return {"rules": record.rules_dict(), "starts_at": record.starts_at,
+            "locked": record.locked, "paused": record.paused, "ended": record.ended}
+
+
+def session_from_dict(data: Mapping[str, Any]) -> SessionRecord:
+    return SessionRecord.from_stored(data["rules"], float(data["starts_at"]),
+                                     locked=bool(data["locked"]), paused=bool(data["paused"]),
+                                     ended=bool(data["ended"]))

@@ -4,7 +4,6 @@ over a stop, and writes everything with the time it happened."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -15,9 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from session_rules.commands import Command, decide, decide_arrival
+from session_rules.lobby import LobbyState
+from session_rules.rules import GroupRules
+from session_rules.session import SessionState, apply_effects
+from session_rules.snapshot import SessionRecord
 from tests.support.live import wait_for
+from web.live.persistence import RoomPersistence
 from web.live.writer import DurableWriter
-from web.store import Store, open_store
+from web.store import Store, live_state, open_store
 from web.store.models import AuditEvent, Incident
 
 DATA_KEY = "test-data-key-0123456789abcdef"
@@ -112,19 +117,35 @@ async def test_records_not_written_at_a_stop_are_kept_and_written_at_the_next_st
     spool = tmp_path / "pending-records.jsonl"
     writer = DurableWriter(store, spool_path=spool)
     await writer.start()
+    # a room whose host removed someone while the database was away
+    state = SessionState(GroupRules(), starts_at=1000.0)
+    for pid, role in (("h_1", "host"), ("p_1", "member")):
+        apply_effects(state, decide_arrival(state, pid, role=role, now=1000.0).effects,  # type: ignore[arg-type]
+                      now=1000.0)
+    epoch, _ = store.call(live_state.claim_room, "s_1", "s_1", "local",
+                          fresh=SessionRecord(GroupRules(), 1000.0, False, False, False),
+                          now=1000.0)
+    room = RoomPersistence(writer, room_id="s_1", session_id="s_1", epoch=epoch)
+    room.bind(lambda: state)
     lock = Lock(tmp_path / "store.sqlite3")
     try:
+        removal = decide(state, "h_1", Command("remove", target="p_1"), now=1001.0)
+        apply_effects(state, removal.effects, now=1001.0)
+        room.changed()
         for i in range(5):
             writer.record("audit", "s_1", actor="h_1", action="command:admit", target=f"p_{i}")
         await writer.aclose(timeout_s=1.0)
         assert spool.stat().st_mode & 0o077 == 0
-        assert len(spool.read_text().splitlines()) == 5
+        assert len(spool.read_text().splitlines()) == 6
     finally:
         lock.release()
     again = DurableWriter(store, spool_path=spool)
     await again.start()
+    assert await again.replay_rooms() == 1
+    stored = store.call(live_state.load_room, "s_1")
+    assert stored is not None
+    assert {p.pid: p.state for p in stored.participants}["p_1"] is LobbyState.REMOVED
     await wait_for(lambda: again.depth == 0 and not spool.exists(), 15, "spool written")
-    await asyncio.sleep(0)
     targets = [d for a, _, d in _rows(store)["audits"] if a == "command:admit"]
     assert len(targets) == 5
     await again.aclose()

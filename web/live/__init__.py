@@ -41,6 +41,8 @@ def setup_live(app: web.Application) -> None:
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         await writer.start()
+        # room states kept over the last stop go in before the rooms are taken back
+        await writer.replay_rooms()
         await restore_rooms(app)
         if isinstance(registry, LiveRoomRegistry):
             registry.start_reaper()

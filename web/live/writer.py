@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import time
@@ -30,6 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from session_rules.snapshot import (
+    participant_from_dict,
+    participant_to_dict,
+    session_from_dict,
+    session_to_dict,
+)
 from web.store import Store, live_state
 from web.store.errors import StoreUnavailable
 from web.store.live_state import Fenced, RoomSnapshot
@@ -91,6 +98,10 @@ class DurableWriter:
         self._closing: dict[str, tuple[int, float]] = {}
         self._attached: dict[str, LiveSource] = {}
         self._grants: dict[str, tuple[str, str, float]] = {}
+        # room states kept at the last stop, written before rooms are taken back
+        self._spooled_rooms: list[tuple[RoomSnapshot, int]] = []
+        # what was last written of each room: an unchanged state is not written again
+        self._written: dict[str, tuple[object, ...]] = {}
         # every record dropped since start, by what it was (e.g. "audit:command:mute")
         self.dropped: Counter[str] = Counter()
         self._dropped_unreported: Counter[str] = Counter()
@@ -258,8 +269,14 @@ class DurableWriter:
         for room_id, source in list(self._dirty.items()):
             snap = source.snapshot()
             self._dirty.pop(room_id, None)
+            same = (source.epoch, snap.session, tuple(snap.participants),
+                    tuple(sorted(snap.resume_hashes.items())))
+            if self._written.get(room_id) == same and room_id not in self._closing:
+                # nothing a restart needs changed (a chat message, a repeated state)
+                continue
             try:
                 await self.store.run(live_state.save_room, snap, epoch=source.epoch)
+                self._written[room_id] = same
             except Fenced:
                 logger.error("room %s: taken over elsewhere; this node stops writing it", room_id)
                 self._attached.pop(room_id, None)
@@ -275,6 +292,7 @@ class DurableWriter:
             with contextlib.suppress(Fenced):
                 await self.store.run(live_state.close_room, room_id, epoch=epoch, now=at)
             self._closing.pop(room_id, None)
+            self._written.pop(room_id, None)
             touched = True
         if self._grants:
             grants = dict(self._grants)
@@ -394,23 +412,29 @@ class DurableWriter:
 
     # --- spool (graceful stop with the database away)
     def _spool_leftovers(self) -> None:
-        lost_rooms = len(self._dirty) + len(self._grants)
-        if lost_rooms:
-            logger.error("writer: stopping with %d room states and grants unwritten",
-                         lost_rooms)
-        if not self._records:
+        """Keep what could not be written: records, and each room's latest state (written
+        before the rooms are taken back at the next start)."""
+        rooms = [(source.snapshot(), source.epoch) for source in self._dirty.values()]
+        if self._grants:
+            # the grants' own expiry refuses them soon; say how many were not kept
+            logger.error("writer: stopping with %d used grants unwritten", len(self._grants))
+        if not self._records and not rooms:
             return
         if self.spool_path is None:
-            logger.error("ALARM: stopping with %d records unwritten and nowhere to keep them",
-                         len(self._records))
+            logger.error("ALARM: stopping with %d records and %d room states unwritten and "
+                         "nowhere to keep them", len(self._records), len(rooms))
             return
         fd = os.open(self.spool_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a") as fh:
+            for snap, epoch in rooms:
+                fh.write(_room_line(snap, epoch) + "\n")
             for record in self._records:
                 fh.write(record.to_json() + "\n")
-        logger.warning("writer: %d records kept in %s; they are written at the next start",
-                       len(self._records), self.spool_path.name)
+        logger.warning("writer: %d records and %d room states kept in %s; they are written "
+                       "at the next start", len(self._records), len(rooms),
+                       self.spool_path.name)
         self._records.clear()
+        self._dirty.clear()
 
     def _load_spool(self) -> None:
         path = self.spool_path
@@ -419,13 +443,54 @@ class DurableWriter:
         kept = 0
         for line in path.read_text().splitlines():
             try:
-                self._records.append(PendingRecord.from_json(line))
+                if line.startswith('{"room":'):
+                    self._spooled_rooms.append(_room_from(line))
+                else:
+                    self._records.append(PendingRecord.from_json(line))
                 kept += 1
             except (ValueError, KeyError, TypeError):
                 logger.error("writer: an unreadable line of the record spool is skipped")
         path.unlink()
         if kept:
-            logger.warning("writer: %d records kept at the last stop will be written", kept)
+            logger.warning("writer: %d records and room states kept at the last stop will be "
+                           "written", kept)
+
+    async def replay_rooms(self) -> int:
+        """Write the room states kept at the last stop (before any room is taken back)."""
+        done = 0
+        spooled, self._spooled_rooms = self._spooled_rooms, []
+        for snap, epoch in spooled:
+            try:
+                await self.store.run(live_state.save_room, snap, epoch=epoch)
+                done += 1
+            except Fenced:
+                logger.error("room %s: a kept state is older than the store's; not written",
+                             snap.room_id)
+            except StoreUnavailable:
+                logger.error("ALARM: room %s: its state kept at the last stop could not be "
+                             "written", snap.room_id)
+        return done
+
+
+def _room_line(snap: RoomSnapshot, epoch: int) -> str:
+    return json.dumps({"room": {
+        "room_id": snap.room_id, "session_id": snap.session_id, "epoch": epoch,
+        "session": session_to_dict(snap.session),
+        "participants": [participant_to_dict(p) for p in snap.participants],
+        "resume_hashes": snap.resume_hashes, "alive_at": snap.alive_at,
+    }})
+
+
+def _room_from(line: str) -> tuple[RoomSnapshot, int]:
+    data = json.loads(line)["room"]
+    snap = RoomSnapshot(
+        room_id=str(data["room_id"]), session_id=str(data["session_id"]),
+        session=session_from_dict(data["session"]),
+        participants=[participant_from_dict(p) for p in data["participants"]],
+        resume_hashes={str(k): str(v) for k, v in data["resume_hashes"].items()},
+        alive_at=float(data["alive_at"]),
+    )
+    return snap, int(data["epoch"])
 
 
 def _least_needed(queue: deque[PendingRecord], incoming: int) -> int | None:
