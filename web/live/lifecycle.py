@@ -115,10 +115,10 @@ async def announce_stop(app: web.Application) -> None:
     writer.frozen = True
     if not await writer.flush(FINAL_WRITE_S):
         logger.error("stopping before every room's state was written (database unavailable)")
-    for room in rooms:
-        for participant in list(room.participants.values()):
-            participant.disconnect()
-    logger.info("told %d room(s) that the service is restarting",
-                sum(1 for r in rooms if r.participants))
-    # let the sockets close before the server stops waiting for them
-    await asyncio.sleep(0.2)
+    connected = [p for room in rooms for p in room.participants.values()]
+    for participant in connected:
+        participant.disconnect()
+    if connected:
+        logger.info("told %d participant(s) that the service is restarting", len(connected))
+        # let the sockets close before the server stops waiting for them
+        await asyncio.sleep(0.2)

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # a room with nobody in it (and nobody who may still come back) closes after this long
 EMPTY_ROOM_CLOSE_S = 120.0
-REAP_EVERY_S = 5.0
+REAP_EVERY_S = 2.0
 
 
 def persistence_of(room: Room | None) -> RoomPersistence | None:

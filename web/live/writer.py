@@ -194,6 +194,7 @@ class DurableWriter:
         task, self._task = self._task, None
         if task is not None:
             self._stop.set()
+            self._wake.set()
             await task
         await self._write_until(deadline)
         self._spool_leftovers()
