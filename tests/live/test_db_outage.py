@@ -24,6 +24,7 @@ from tests.support.live import (
     agree,
     host_link,
     http_json,
+    join_refusal,
     member_of,
     session_in,
     wait_async,
@@ -32,6 +33,8 @@ from tests.support.live import (
 from tests.support.servers import PostgresServer, running_postgres
 from tests.support.session import DEFAULT_MEMBERS
 from web.bot import ColorTrack, ToneTrack
+from web.control.grants import host_grant
+from web.store import sessions
 from web.store.models import Attendance, AuditEvent, Incident
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,12 @@ async def _run_outage(
         for m in (robin, kit):
             await wait_for(lambda m=m: _frames(host, m.participant_id) > 10, 30,
                            f"{m.name}'s video at the host")
+        # another session of the group, open but with nobody in it yet
+        other = store.call(sessions.schedule, s.clinician, s.group_id,
+                           starts_at=store.clock().isoformat(), duration_min=60)
+        store.call(sessions.transition, s.clinician, other.id, "open", unmet=[])
+        other_host = host_grant(server.settings, s.clinician,
+                                store.call(sessions.find_session, other.id))["grant"]
 
         begin()
         began_at = datetime.now(UTC)
@@ -131,6 +140,9 @@ async def _run_outage(
         assert body["error"]["code"] == "service_unavailable"
         assert "try again" in body["error"]["message"]
         assert int(headers["Retry-After"]) > 0
+        # so does opening a room: the socket is told the same, and the page tries again
+        assert await join_refusal(f"{s.base_url}/room#grant={other_host}") == \
+            "service_unavailable"
 
         # the outage is seen and said: health, and the host's private alert
         health = await wait_async(server.health, 15)
