@@ -94,7 +94,8 @@ def alert_hosts(app: web.Application) -> Any:
                 continue
             for host in room.admitted():
                 if host.is_host:
-                    host.send({"type": "alert", "kind": alert, "message": text})
+                    host.send({"type": "alert", "kind": alert, "participant_id": None,
+                               "message": text})
 
     return listener
 

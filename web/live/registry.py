@@ -108,6 +108,8 @@ class LiveRoomRegistry(RoomRegistry):
             if room.participants or room.closed or _someone_may_return(room, now):
                 self._empty_since.pop(room_id, None)
                 continue
+            if not self._may_close(room):
+                continue
             since = self._empty_since.setdefault(room_id, now)
             if now - since < self.empty_room_close_s:
                 continue
@@ -119,6 +121,14 @@ class LiveRoomRegistry(RoomRegistry):
             closed.append(room_id)
             logger.info("room %s: closed after %.0f s with nobody in it", room_id, now - since)
         return closed
+
+    def _may_close(self, room: Room) -> bool:
+        """A room whose rules hold state closes only once that state is in the store (it
+        comes back from there on the next join); a development room's never does."""
+        persistence = persistence_of(room)
+        if persistence is None:
+            return not getattr(room.controller, "holds_state", False)
+        return self.writer is None or not self.writer.pending_for(room.id)
 
     async def aclose(self) -> None:
         if self._reaper is not None:

@@ -151,6 +151,10 @@ class DurableWriter:
         self._grants[jti] = (room_id, participant_id, expires_at)
         self._wake.set()
 
+    def pending_for(self, room_id: str) -> bool:
+        """True while a room's latest state is not yet in the store."""
+        return room_id in self._dirty or room_id in self._closing
+
     def on_alarm(self, listener: AlarmListener) -> None:
         self._listeners.append(listener)
 
