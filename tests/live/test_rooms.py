@@ -91,8 +91,9 @@ async def test_an_empty_room_closes_and_reopens_with_its_state(server) -> None: 
         await wait_for(lambda: not registry.rooms[s.session_id].participants, 10)
         now = time.time()
         assert await registry.reap(now + 5) == []
-        # after the grace, and the room's quiet time, it closes
+        # after the grace, and the room's quiet time, it closes (once its state is stored)
         assert await registry.reap(now + 31) == []
+        await server.app[WRITER].flush()
         assert await registry.reap(now + 31 + registry.empty_room_close_s) == [s.session_id]
         assert s.session_id not in registry.rooms
         await server.app[WRITER].flush()

@@ -108,10 +108,8 @@ class LiveRoomRegistry(RoomRegistry):
             if room.participants or room.closed or _someone_may_return(room, now):
                 self._empty_since.pop(room_id, None)
                 continue
-            if not self._may_close(room):
-                continue
             since = self._empty_since.setdefault(room_id, now)
-            if now - since < self.empty_room_close_s:
+            if now - since < self.empty_room_close_s or not self._may_close(room):
                 continue
             if self.rooms.get(room_id) is not room:
                 continue
