@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from sfu.grants import Grant
@@ -97,7 +96,7 @@ class LiveRoomRegistry(RoomRegistry):
         while True:
             await asyncio.sleep(min(REAP_EVERY_S, max(0.5, self.empty_room_close_s / 4)))
             try:
-                await self.reap(time.time())
+                await self.reap(self.clock())
             except Exception:
                 logger.exception("closing empty rooms failed")
 

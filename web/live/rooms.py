@@ -10,7 +10,6 @@ leave: everyone present counts as dropped at this moment and comes back within t
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -65,7 +64,8 @@ async def session_controller(
     """The controller of a scheduled session's room, its state rebuilt from the store."""
     store = app[control_keys.STORE]
     writer = app[WRITER]
-    now = time.time()
+    # the room's clock is the rules' clock: grace, restarts and kept times all use it
+    now = room.clock()
     try:
         opened = await store.run(_open, room.id, session_id, node_id(app), now)
     except StoreUnavailable as exc:
@@ -83,7 +83,7 @@ async def session_controller(
         raise InvalidStateError("this session has ended", code="session_ended")
     persistence = RoomPersistence(
         writer, room_id=room.id, session_id=session_id, epoch=opened.epoch,
-        resume_hashes=prior.resume_hashes if prior is not None else None,
+        resume_hashes=prior.resume_hashes if prior is not None else None, clock=room.clock,
     )
     state = None
     if prior is not None:

@@ -69,6 +69,8 @@ class LiveSource(Protocol):
     @property
     def epoch(self) -> int: ...
 
+    def clock(self) -> float: ...
+
     def snapshot(self) -> RoomSnapshot: ...
 
     def fenced(self) -> None: ...
@@ -257,10 +259,10 @@ class DurableWriter:
             failing, backoff = False, RETRY_MIN_S
 
     async def _heartbeat(self) -> bool:
-        owned = [(s.room_id, s.epoch) for s in self._attached.values()]
+        owned = [(s.room_id, s.epoch, s.clock()) for s in self._attached.values()]
         if not owned:
             return False
-        await self.store.run(live_state.touch_rooms, owned, now=self.clock())
+        await self.store.run(live_state.touch_rooms, owned)
         return True
 
     async def _flush(self) -> bool:

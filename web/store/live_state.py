@@ -195,9 +195,9 @@ def save_room(tx: Tx, snap: RoomSnapshot, *, epoch: int) -> None:
             )
 
 
-def touch_rooms(tx: Tx, owned: Iterable[tuple[str, int]], *, now: float) -> None:
-    """Heartbeat: the owner still runs these rooms (room id, epoch)."""
-    for room_id, epoch in owned:
+def touch_rooms(tx: Tx, owned: Iterable[tuple[str, int, float]]) -> None:
+    """Heartbeat: the owner still runs these rooms (room id, epoch, now on its clock)."""
+    for room_id, epoch, now in owned:
         tx.db.execute(
             update(LiveRoom)
             .where(LiveRoom.room_id == room_id, LiveRoom.epoch == epoch)
