@@ -6,6 +6,7 @@ moment, and the records made meanwhile are in the store afterwards."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import statistics
@@ -49,6 +50,16 @@ def _postgres() -> Iterator[PostgresServer]:
         yield pg
 
 
+def _frames_over(host: Member, pid: str, n: int) -> bool:
+    return _frames(host, pid) > n
+
+
+def _told(member: Member, mtype: str, since: int) -> bool:
+    """`member` was sent a `mtype` message after their first `since` messages."""
+    assert member.bot is not None
+    return any(m.get("type") == mtype for m in member.bot.messages[since:])
+
+
 def _frames(host: Member, pid: str) -> int:
     assert host.bot is not None
     peer = host.bot.peers.get(pid)
@@ -83,7 +94,7 @@ async def _run_outage(
             assert (await host.command("admit", f"admit-{m.name}",
                                        target=m.participant_id))["type"] == "ok"
         for m in (robin, kit):
-            await wait_for(lambda m=m: _frames(host, m.participant_id) > 10, 30,
+            await wait_for(functools.partial(_frames_over, host, m.participant_id, 10), 30,
                            f"{m.name}'s video at the host")
         # another session of the group, open but with nobody in it yet
         other = store.call(sessions.schedule, s.clinician, s.group_id,
@@ -109,9 +120,7 @@ async def _run_outage(
             latencies.append(await _timed(host, name, f"o{ref}", **fields))
             if target is not None:
                 # the effect as the member sees it: their own state, sent by the server
-                await wait_for(lambda t=target, seen=seen: any(
-                    m.get("type") == "self_state"
-                    for m in t.bot.messages[seen:]), 10)  # type: ignore[union-attr]
+                await wait_for(functools.partial(_told, target, "self_state", seen), 10)
                 effects.append(time.monotonic() - start)
 
         # someone came in at Robin's: held at once, the host told privately

@@ -87,12 +87,12 @@ async def test_a_session_survives_a_restart(backend: str, sig: int, tmp_path,  #
             # a graceful stop says so first, in a typed message, to everyone still connected
             for m in (host, robin, wren):
                 assert m.bot is not None
-                await wait_for(lambda m=m: m.bot.closed.is_set(), 10, "socket closed")
+                await wait_for(m.bot.closed.is_set, 10, "socket closed")
                 told = [x for x in m.bot.messages if x.get("type") == "service_restarting"]
                 assert told and told[0]["message"], m.name
         for m in (host, robin, wren):
             assert m.bot is not None
-            await wait_for(lambda m=m: m.bot.closed.is_set(), 10, "socket closed")
+            await wait_for(m.bot.closed.is_set, 10, "socket closed")
 
         spawned = time.monotonic()
         server.spawn()

@@ -202,10 +202,11 @@ class Member:
 
     async def command(self, name: str, ref: str, **fields: Any) -> dict[str, Any]:
         """A command and its reply (ok or error)."""
-        assert self.bot is not None
-        await self.bot.send({"type": "command", "name": name, "id": ref, **fields})
+        bot = self.bot
+        assert bot is not None
+        await bot.send({"type": "command", "name": name, "id": ref, **fields})
         return await wait_for(lambda: next(
-            (m for m in self.bot.messages if m.get("ref") == ref), None), 10, f"reply {ref}")
+            (m for m in bot.messages if m.get("ref") == ref), None), 10, f"reply {ref}")
 
     def last(self, mtype: str) -> dict[str, Any] | None:
         assert self.bot is not None
