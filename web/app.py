@@ -122,3 +122,4 @@ def _setup_control_plane(app: web.Application, settings: Settings) -> None:
         from web.ops.metrics import OPS
 
         app[control_keys.STORE].on_db_error = OPS.db_error
+        app[control_keys.STORE].on_db_ok = OPS.db_ok

@@ -103,6 +103,7 @@ async def _run_outage(
         other_host = host_grant(server.settings, s.clinician,
                                 store.call(sessions.find_session, other.id))["grant"]
 
+        errors_before = (await server.metrics())["confide_db_errors_total"]
         begin()
         began_at = datetime.now(UTC)
         began = time.monotonic()
@@ -153,11 +154,15 @@ async def _run_outage(
         assert await join_refusal(f"{s.base_url}/room#grant={other_host}") == \
             "service_unavailable"
 
-        # the outage is seen and said: health, and the host's private alert
-        health = await wait_async(server.health, 15)
-        await wait_async(lambda: _degraded(server), 15, "health says degraded")
-        health = await server.health()
-        assert health["records"]["records_pending"] > 0, health
+        # the outage is seen and said: readiness (degraded, still serving), the metrics IT
+        # watches, and the host's private alert
+        await wait_async(lambda: _degraded(server), 15, "/readyz says degraded")
+        status, ready = await server.readiness()
+        assert status == 200 and ready["reasons"][0].startswith("database: "), ready
+        seen = await server.metrics()
+        assert seen["confide_database_up"] == 0, seen
+        assert seen["confide_audit_queue_depth"] > 0, seen
+        assert seen["confide_db_errors_total"] > errors_before
         await wait_for(lambda: any(m.get("kind") == "records_delayed"
                                    for m in host.bot.messages), 10)  # type: ignore[union-attr]
         # still in control late in the outage
@@ -216,14 +221,16 @@ async def _run_outage(
 
 
 async def _degraded(server: ConfideProcess) -> bool:
-    health = await server.health()
-    return health.get("status") == "degraded" and health["records"]["database"] == "unavailable"
+    _, ready = await server.readiness()
+    return bool(ready.get("status") == "degraded")
 
 
 async def _caught_up(server: ConfideProcess) -> bool:
-    records = (await server.health())["records"]
-    return bool(records["database"] == "ok" and records["records_pending"] == 0
-                and records["rooms_pending"] == 0)
+    seen = await server.metrics()
+    _, ready = await server.readiness()
+    return bool(ready["status"] == "ready" and seen["confide_database_up"] == 1
+                and seen["confide_audit_queue_depth"] == 0
+                and seen["confide_room_states_pending"] == 0)
 
 
 @pytest.mark.postgres

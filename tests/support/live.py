@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from session_rules.checklists import GROUP_AGREEMENT
 from web.bot import Bot
@@ -99,10 +100,18 @@ class ConfideProcess:
             self.proc.wait()
             raise AssertionError(f"server did not stop on signal {sig}") from None
 
-    async def health(self) -> dict[str, Any]:
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        """`GET /readyz`: its status and body."""
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{self.base_url}/healthz") as resp:
-                return dict(await resp.json())
+            async with session.get(f"{self.base_url}/readyz") as resp:
+                return resp.status, dict(await resp.json())
+
+    async def metrics(self) -> dict[str, float]:
+        """`GET /metrics` (a loopback client may read it): each sample, labels summed."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.base_url}/metrics") as resp:
+                assert resp.status == 200, resp.status
+                return parse_metrics(await resp.text())
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -145,6 +154,13 @@ async def http_json(method: str, url: str, body: Any = None) -> tuple[int, dict[
             return resp.status, dict(data or {}), dict(resp.headers)
 
 
+async def http_text(url: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as resp:
+            assert resp.status == 200, resp.status
+            return await resp.text()
+
+
 async def redeem(s: OpenSession, pseudonym: str) -> dict[str, Any]:
     """Redeem a member's invite as their page does: the grant and the reconnect secret."""
     token = s.links[pseudonym].rsplit("/", 1)[1]
@@ -152,6 +168,15 @@ async def redeem(s: OpenSession, pseudonym: str) -> dict[str, Any]:
                                       {"token": token})
     assert status == 200, body
     return body
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text: each sample's value by name, summed over its labels."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[sample.name] = out.get(sample.name, 0.0) + float(sample.value)
+    return out
 
 
 async def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0,

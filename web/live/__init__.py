@@ -17,6 +17,7 @@ from aiohttp import web
 
 from web import keys as app_keys
 from web.control import keys as control_keys
+from web.ops.metrics import OPS
 
 from .keys import WRITER
 from .lifecycle import alert_hosts, announce_stop, restore_rooms
@@ -40,6 +41,9 @@ def setup_live(app: web.Application) -> None:
         registry.writer = writer
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+        # IT sees the queue (depth, drops, the database's state) in /metrics
+        OPS.set_audit_queue_source(lambda: writer.depth)
+        OPS.set_record_queue_source(writer.gauges)
         await writer.start()
         # room states kept over the last stop go in before the rooms are taken back
         await writer.replay_rooms()
@@ -48,15 +52,10 @@ def setup_live(app: web.Application) -> None:
             registry.start_reaper()
         yield
         await writer.aclose()
+        OPS.release_record_queue(writer.gauges)
 
     app.cleanup_ctx.append(live_ctx)
     app.on_shutdown.append(announce_stop)
 
 
-def writer_stats(app: web.Application) -> dict[str, object] | None:
-    """The record queue's gauges (depth, dropped, database state), for health and metrics."""
-    writer = app.get(WRITER)
-    return writer.stats() if writer is not None else None
-
-
-__all__ = ["WRITER", "DurableWriter", "LiveRoomRegistry", "setup_live", "writer_stats"]
+__all__ = ["WRITER", "DurableWriter", "LiveRoomRegistry", "setup_live"]

@@ -37,6 +37,7 @@ from session_rules.snapshot import (
     session_from_dict,
     session_to_dict,
 )
+from web.ops.metrics import RecordQueueGauges
 from web.store import Store, live_state
 from web.store.errors import StoreUnavailable
 from web.store.live_state import Fenced, RoomSnapshot
@@ -166,21 +167,19 @@ class DurableWriter:
         """Records waiting for the store."""
         return len(self._records)
 
-    def stats(self) -> dict[str, Any]:
-        """What the writer holds and has lost, for health checks and metrics."""
-        return {
-            "database": "ok" if self.database_available else "unavailable",
-            "unavailable_for_s": round(self.clock() - self.unavailable_since, 1)
-            if self.unavailable_since is not None else 0.0,
-            "records_pending": self.depth,
-            "records_capacity": self.capacity,
-            "records_dropped": sum(self.dropped.values()),
-            "records_dropped_by_kind": dict(self.dropped),
-            "records_refused": sum(self.refused.values()),
-            "records_written": self.written,
-            "rooms_pending": len(self._dirty) + len(self._closing),
-            "grants_pending": len(self._grants),
-        }
+    def gauges(self) -> RecordQueueGauges:
+        """The queue's gauges for the metrics (dropped records by kind, never by content)."""
+        dropped: Counter[str] = Counter()
+        for label, n in self.dropped.items():
+            dropped[label.split(":", 1)[0]] += n
+        return RecordQueueGauges(
+            pending=self.depth,
+            capacity=self.capacity,
+            written=self.written,
+            dropped=dict(dropped),
+            refused=sum(self.refused.values()),
+            rooms_pending=len(self._dirty) + len(self._closing),
+        )
 
     # --- lifecycle
     async def start(self) -> None:

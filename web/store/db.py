@@ -144,7 +144,9 @@ class Store:
         self.clock = clock
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # told of every database failure (not of refusals): the metrics count them
+        # (`StoreUnavailable` when the database cannot be reached), and of each success
         self.on_db_error: Callable[[BaseException], None] | None = None
+        self.on_db_ok: Callable[[], None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     def migrate(self) -> None:
@@ -182,14 +184,22 @@ class Store:
                     db.rollback()
                     raise
                 db.commit()
-                return result
         except sa_exc.SQLAlchemyError as exc:
-            if self.on_db_error is not None:
-                self.on_db_error(exc)
             unavailable = _unavailable(exc)
+            if unavailable is not None:
+                unavailable.__cause__ = exc
+            if self.on_db_error is not None:
+                self.on_db_error(unavailable or exc)
             if unavailable is None:
                 raise
             raise unavailable from exc
+        except StoreError as exc:
+            if self.on_db_ok is not None and not isinstance(exc, StoreUnavailable):
+                self.on_db_ok()  # a refusal: the database answered
+            raise
+        if self.on_db_ok is not None:
+            self.on_db_ok()
+        return result
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
