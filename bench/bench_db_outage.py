@@ -10,7 +10,10 @@ SQLite file locked by another process's BEGIN EXCLUSIVE), and up again. Printed 
 - `effect`: command sent → the state message read by the member it was about (for
   "someone came in": sent → the host's private alert read);
 
-as p50 / p95 / max in ms, and the outage's p50 and max over the baseline's.
+as p50 / p95 / max in ms, and the outage's p50 and max over the baseline's. Then, from
+`/metrics` and the store: the records queued at the end of the outage (and the peak), the
+time from the database's return to the queue being empty, and the records lost (commands
+answered against their audit lines in the store; must be 0).
 
 Run: .venv/bin/python bench/bench_db_outage.py [--backend postgresql|sqlite] [--rounds 10]
 """
@@ -31,10 +34,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import func, select  # noqa: E402
+
 from bench.signal_client import SignalClient  # noqa: E402
 from session_rules.checklists import GROUP_AGREEMENT  # noqa: E402
 from tests.support.live import ConfideProcess, host_link, redeem, session_in  # noqa: E402
 from tests.support.servers import running_postgres  # noqa: E402
+from web.store.models import AuditEvent  # noqa: E402
 
 MEMBERS = [("Real Person A", "Robin"), ("Real Person B", "Wren"), ("Real Person C", "Kit")]
 # the server allows a socket 20 messages a second (burst 40): stay below it
@@ -42,6 +48,16 @@ PACE_S = 0.07
 SEQUENCE = [("mute", True), ("allow_unmute", True), ("stop_video", True),
             ("allow_video", True), ("send_to_lobby", True), ("admit", True),
             ("lock", False), ("unlock", False), ("mute_all", False)]
+
+
+ANSWERED: list[int] = [0]
+
+
+async def _watch_depth(server: ConfideProcess, peak: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        seen = await server.metrics()
+        peak[0] = max(peak[0], seen["confide_audit_queue_depth"])
+        await asyncio.sleep(0.25)
 
 
 async def _round(host: SignalClient, members: list[tuple[SignalClient, str]],
@@ -52,6 +68,7 @@ async def _round(host: SignalClient, members: list[tuple[SignalClient, str]],
             sent = time.monotonic()
             took, reply = await host.command(name, **fields)
             assert reply["type"] == "ok", reply
+            ANSWERED[0] += 1
             replies.append(took)
             if targeted:
                 effects.append(await client.state_after(sent) - sent)
@@ -62,6 +79,7 @@ async def _round(host: SignalClient, members: list[tuple[SignalClient, str]],
         sent = time.monotonic()
         took, reply = await client.command("someone_came_in")
         assert reply["type"] == "ok", reply
+        ANSWERED[0] += 1
         replies.append(took)
         while not any(m.get("kind") == "someone_came_in" and m.get("participant_id") == pid
                       for _, m in host.messages[seen:]):
@@ -70,6 +88,7 @@ async def _round(host: SignalClient, members: list[tuple[SignalClient, str]],
         effects.append(at - sent)
         # the member turns their camera back on for the next round
         await client.command("start_video")
+        ANSWERED[0] += 1  # every command is audited, allowed or not
         await asyncio.sleep(PACE_S)
 
 
@@ -138,10 +157,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 await host.command("admit", target=body["participant_id"])
                 members.append((client, body["participant_id"]))
             results: dict[str, dict[str, dict[str, float]]] = {}
+            peak = [0.0]
+            ANSWERED[0] = 0
+            hosts_audited_before = _audited(store, host_pids := {
+                s.clinician.participant_id, *(pid for _, pid in members)})
             for phase in ("database up", "database away", "database back"):
                 replies: list[float] = []
                 effects: list[float] = []
                 if phase == "database away":
+                    stop = asyncio.Event()
+                    watcher = asyncio.ensure_future(_watch_depth(server, peak, stop))
                     begin()
                     began = time.monotonic()
                 for _ in range(args.rounds):
@@ -150,15 +175,36 @@ async def main_async(args: argparse.Namespace) -> int:
                     # the outage lasts at least as long as asked, commands running throughout
                     while time.monotonic() - began < args.outage_s:
                         await _round(host, members, replies, effects)
-                    health = await server.health()
-                    assert health["records"]["database"] == "unavailable", health
-                    pending = health["records"]["records_pending"]
+                    seen = await server.metrics()
+                    assert seen["confide_database_up"] == 0, seen
+                    _, ready = await server.readiness()
+                    assert ready["status"] == "degraded", ready
+                    pending = seen["confide_audit_queue_depth"]
                     outage = time.monotonic() - began
                     end()
+                    back = time.monotonic()
+                    # drained: the queue is empty and the database is seen up again
+                    while True:
+                        seen = await server.metrics()
+                        if seen["confide_audit_queue_depth"] == 0 and \
+                                seen["confide_database_up"] == 1:
+                            break
+                        await asyncio.sleep(0.05)
+                    drain = time.monotonic() - back
+                    stop.set()
+                    await watcher
                 results[phase] = {"reply": _stats(replies), "effect": _stats(effects)}
                 if phase == "database away":
-                    print(f"database away for {outage:.1f} s; {pending} records waiting at "
-                          f"the end (written after)", flush=True)
+                    print(f"database away for {outage:.1f} s; {pending:.0f} records waiting "
+                          f"at its end (peak {peak[0]:.0f}); queue empty {drain:.2f} s after "
+                          "the database was back", flush=True)
+            await asyncio.sleep(1.0)
+            seen = await server.metrics()
+            audited = _audited(store, host_pids) - hosts_audited_before
+            lost = ANSWERED[0] - audited
+            print(f"records: {ANSWERED[0]} commands answered, {audited} audit lines in the "
+                  f"store, lost {lost}; dropped by the queue "
+                  f"{seen.get('confide_records_dropped_total', 0):.0f}")
             for phase, r in results.items():
                 print(f"{phase}:")
                 print(_line("command -> reply", r["reply"]))
@@ -176,6 +222,14 @@ async def main_async(args: argparse.Namespace) -> int:
         finally:
             server.stop()
     return 0
+
+
+def _audited(store: object, actors: set[str]) -> int:
+    def count(tx: object) -> int:
+        return int(tx.db.scalar(select(func.count()).select_from(AuditEvent).where(  # type: ignore[attr-defined]
+            AuditEvent.actor.in_(actors), AuditEvent.action.like("command:%"))))
+
+    return int(store.call(count))  # type: ignore[attr-defined]
 
 
 def main() -> int:
