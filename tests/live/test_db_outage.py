@@ -159,10 +159,10 @@ async def _run_outage(
         await wait_async(lambda: _degraded(server), 15, "/readyz says degraded")
         status, ready = await server.readiness()
         assert status == 200 and ready["reasons"][0].startswith("database: "), ready
-        seen = await server.metrics()
-        assert seen["confide_database_up"] == 0, seen
-        assert seen["confide_audit_queue_depth"] > 0, seen
-        assert seen["confide_db_errors_total"] > errors_before
+        scraped = await server.metrics()
+        assert scraped["confide_database_up"] == 0, scraped
+        assert scraped["confide_audit_queue_depth"] > 0, scraped
+        assert scraped["confide_db_errors_total"] > errors_before
         await wait_for(lambda: any(m.get("kind") == "records_delayed"
                                    for m in host.bot.messages), 10)  # type: ignore[union-attr]
         # still in control late in the outage
