@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from session_rules.checklists import GROUP_AGREEMENT
 from web.bot import Bot
+from web.control import data_keys
 from web.control import keys as control_keys
 from web.settings import Settings, load_settings
 from web.store import Store, open_store
@@ -128,7 +129,7 @@ class ConfideProcess:
 
 def session_in(server: ConfideProcess, **kwargs: Any) -> tuple[OpenSession, Store]:
     """A scheduled session, open now, made in the server's own store."""
-    store = open_store(server.store_url, server.settings.data_key)
+    store = open_store(server.store_url, data_keys(server.settings))
     app = {control_keys.STORE: store, control_keys.CONTROL_SETTINGS: server.settings}
     return open_session(app, server.base_url, **kwargs), store
 
