@@ -173,6 +173,9 @@ class DurableWriter:
         for label, n in self.dropped.items():
             dropped[label.split(":", 1)[0]] += n
         return RecordQueueGauges(
+            writing=self.database_available,
+            not_writing_for_s=round(self.clock() - self.unavailable_since, 1)
+            if self.unavailable_since is not None else 0.0,
             pending=self.depth,
             capacity=self.capacity,
             written=self.written,

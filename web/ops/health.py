@@ -54,6 +54,12 @@ async def _database(app: web.Application) -> str | None:
         return f"database: {type(getattr(cause, 'orig', None) or cause or exc).__name__}"
     except Exception as exc:
         return f"database: {type(exc).__name__}"
+    from .metrics import OPS
+
+    queue = OPS.record_queue()
+    if queue is not None and not queue.writing:
+        # it answers reads but refuses writes (a SQLite file locked by another writer)
+        return f"database: records cannot be written (for {queue.not_writing_for_s:.0f} s)"
     return None
 
 

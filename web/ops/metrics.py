@@ -46,6 +46,10 @@ class RecordQueueGauges:
     """A queue of records (attendance, agreement answers, incidents, audit) that rides out
     a database outage: what it holds, has written and has lost since the process started."""
 
+    # False while the queue's writes fail (a database that still answers reads may refuse
+    # writes: a SQLite file locked by another writer), and for how long
+    writing: bool
+    not_writing_for_s: float
     pending: int
     capacity: int
     written: int
@@ -242,17 +246,27 @@ def _ops() -> Iterator[Metric]:
     yield refusals
 
 
-def _database() -> Iterator[Metric]:
+def database_down_for() -> float | None:
+    """Seconds the database has been unreachable or refusing the record queue's writes, or
+    None while it answers and takes them."""
     down_for = OPS.db_down_for()
+    queue = OPS.record_queue()
+    if queue is not None and not queue.writing:
+        down_for = max(down_for or 0.0, queue.not_writing_for_s)
+    return down_for
+
+
+def _database() -> Iterator[Metric]:
+    down_for = database_down_for()
     yield GaugeMetricFamily(
         "confide_database_up",
-        "0 when the last database call found it unreachable (down, locked, timed out), "
-        "1 once one succeeds",
+        "0 while the database is unreachable (down, timed out) or refuses the record "
+        "queue's writes (locked), 1 otherwise",
         value=1 if down_for is None else 0,
     )
     yield GaugeMetricFamily(
         "confide_database_unavailable_seconds",
-        "How long the database has been unreachable (0 while it answers)",
+        "How long the database has been unavailable (0 while it answers)",
         value=round(down_for or 0.0, 1),
     )
 
