@@ -159,6 +159,10 @@ async def main_async(args: argparse.Namespace) -> int:
             results: dict[str, dict[str, dict[str, float]]] = {}
             peak = [0.0]
             ANSWERED[0] = 0
+            # what the setup made is written before the baseline count
+            while (await server.metrics())["confide_audit_queue_depth"] > 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
             hosts_audited_before = _audited(store, host_pids := {
                 s.clinician.participant_id, *(pid for _, pid in members)})
             for phase in ("database up", "database away", "database back"):
