@@ -41,6 +41,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.signal_client import SignalClient  # noqa: E402
 from session_rules.checklists import GROUP_AGREEMENT  # noqa: E402
+from sfu.ice import set_loopback_only  # noqa: E402
 from tests.support.live import (  # noqa: E402
     ConfideProcess,
     Member,
@@ -145,6 +146,10 @@ class Run:
         deadline = time.monotonic() + 120
         for client, _ in self.clients:
             await asyncio.wait_for(client.closed.wait(), 10)
+        for i, m in enumerate(self.media):
+            # as a page does: fresh camera and microphone tracks (the old ones ended with
+            # their connection)
+            m.bot_kwargs.update(video=ColorTrack(COLORS[i % len(COLORS)]), audio=ToneTrack())
         backs = await asyncio.gather(
             *(c.come_back(deadline) for c, _ in self.clients),
             *(m.come_back(120) for m in (self.host, *self.media)),
@@ -189,6 +194,8 @@ def _summary(rows: list[dict[str, float]], key: str) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    # the server runs on loopback: the media clients offer loopback candidates only
+    set_loopback_only(True)
     sig = signal.SIGKILL if args.signal == "kill" else signal.SIGTERM
     with tempfile.TemporaryDirectory(prefix="confide-bench-restart-") as tmp:
         server = ConfideProcess(Path(tmp) / "data", database_url=args.database_url or "")
@@ -227,6 +234,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 {"signal": args.signal, "members": args.members, "media": args.media,
                  "settle_s": args.settle, "rows": rows, "answered": run.answered,
                  "audited": audited, "states_lost": run.states_lost}, indent=2))
+        except BaseException:
+            print("server log:\n" + "\n".join(
+                line for line in server.log().splitlines()
+                if "aioice" not in line and "inference_feedback" not in line)[-6000:],
+                file=sys.stderr)
+            raise
         finally:
             await run.close()
             server.stop()
@@ -237,7 +250,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--members", type=int, default=4)
-    parser.add_argument("--media", type=int, default=2)
+    parser.add_argument("--media", type=int, default=0)
     parser.add_argument("--signal", choices=("kill", "term"), default="kill")
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--settle", type=float, default=0.0)
