@@ -93,10 +93,15 @@ def create_app(settings: Settings) -> web.Application:
     )
     setup_ops(app)
     app.router.add_get("/room", _page)
+    app.router.add_get("/accessibility", _accessibility)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     _setup_control_plane(app, settings)
     return app
+
+
+async def _accessibility(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "accessibility.html")
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,7 @@ from session_rules.commands import (
     decide_session_ended,
 )
 from session_rules.lobby import LobbyState
+from session_rules.names import MemberNumbers
 from session_rules.rules import GroupRules
 from session_rules.session import Participant as Policy
 from session_rules.session import SessionState, apply_effects
@@ -35,6 +36,8 @@ from sfu.errors import PermissionDenied, SfuError
 from sfu.grants import Grant
 from sfu.participant import Participant, ParticipantState, Send
 from sfu.room import Room
+
+from .signaling.hidden_names import hide_names
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,9 @@ class SessionController:
         self._pending: set[asyncio.Task[None]] = set()
         # set while ending a session the store already has as ended (nothing to write back)
         self._ended_in_store = False
+        # under the names-hidden rule: each member's pseudonym and stand-in "Member N"
+        self.member_numbers = MemberNumbers()
+        self._pseudonyms: dict[str, str] = {}
         room.on(self._on_room_event)
 
     def _on_room_event(self, event: str, data: dict[str, Any]) -> None:
@@ -209,6 +215,13 @@ class SessionController:
             if agreed.allowed:
                 apply_effects(self.state, agreed.effects, now=now)
                 decisions.append(agreed)
+        if not grant.is_host:
+            # numbered on first arrival, before anyone is told of them
+            self._pseudonyms[pid] = grant.display_name
+            self.member_numbers.alias(pid)
+            if self.state.rules.names_hidden:
+                send = hide_names(send, pseudonyms=lambda: self._pseudonyms,
+                                  alias=self.member_numbers.alias)
         # the grant's profile, raised to the group's minimum if needed
         profile = grant.profile
         if STRICTNESS[policy.profile] > STRICTNESS[profile] or not self.state.rules.permits_profile(
@@ -231,6 +244,10 @@ class SessionController:
             raise
         if self.persistence is not None:
             self.persistence.connected(pid, participant.resume_token)
+        if self.state.rules.audio_only_default and not grant.is_host:
+            # the group's default is sound only: each member may turn video on for themselves
+            self.room.set_incoming_video(participant, False)
+            participant.send({"type": "incoming_video", "enabled": False})
         for made in decisions:
             await self._carry_out(made, actor=participant.id)
         await self._reconcile_participant(pid)

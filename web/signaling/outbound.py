@@ -152,7 +152,7 @@ class ChatMessage(_Out):
     type: Literal["chat"]
     from_: str = Field(alias="from")
     display_name: str
-    to: Literal["all", "host"]
+    to: Literal["all", "host", "lobby"]
     text: str
     ts_ms: int
 
@@ -190,6 +190,14 @@ class Ok(_Out):
     message: str
 
 
+class IncomingVideo(_Out):
+    """Whether this member receives other people's video (off saves data)."""
+
+    type: Literal["incoming_video"]
+    enabled: bool
+    ref: Ref | None = None
+
+
 class Pong(_Out):
     type: Literal["pong"]
     ts: float | int | None = None
@@ -208,7 +216,7 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | ServiceRestarting | Ok | Pong | Error,
+    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

@@ -6,6 +6,9 @@ import { fillProfileSelect, profileLabel } from "./profiles.js";
 import { checklistAnswers, checklistComplete, renderChecklist } from "./prejoin.js";
 import { Chat } from "./chat.js";
 import { Host } from "./host.js";
+import { adviceFor, devicesReachable, openDevices } from "./devices.js";
+import { GENERIC, say } from "./wording.js";
+import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
@@ -15,7 +18,6 @@ const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
 const TILE_MESSAGES = 3;
-const VIDEO = { width: 640, height: 480, frameRate: 15 };
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
 
@@ -26,6 +28,10 @@ const state = {
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, joinError: null, mediaCalls: 0,
   restarting: false, reconnects: 0, joins: 0,
+  // what the last device check found: null (working) or refused/missing/busy/insecure/failed
+  devices: { audio: null, video: null },
+  // low data: others' video switched off; link figures from getStats (self, and per member)
+  incomingVideo: true, link: { self: null, members: {} }, midOwner: {},
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -33,9 +39,12 @@ function setStatus(text) { $("status").textContent = text; }
 function notify(text) { $("notice").textContent = text; }
 
 function show(stage) {
-  if (state.stage !== stage) state.stageHistory.push(stage);
+  const changed = state.stage !== stage;
+  if (changed) state.stageHistory.push(stage);
   state.stage = stage;
   for (const s of STAGES) $(`stage-${s}`).hidden = s !== stage;
+  // a new step: keyboard and screen reader users start at its heading, not where they were
+  if (changed) $(`${stage}-title`).focus();
 }
 
 function fail(text) {
@@ -62,6 +71,9 @@ function readGrant() {
   }
   return sessionStorage.getItem("confide.grant");
 }
+
+// an error whose text is meant for the person (other errors show a plain fallback instead)
+function plainError(text) { return Object.assign(new Error(text), { plain: text }); }
 
 function grantClaims(grant) {
   // the grant's claims (plain base64url JSON; the server verifies, the page only reads)
@@ -108,7 +120,7 @@ async function freshHostGrant(sessionId) {
     { "X-CSRF-Token": readCookie("confide_csrf") });
   if (!resp.ok) {
     const code = data.error && data.error.code;
-    throw new Error(code === "session_ended" ? "This session has ended."
+    throw plainError(code === "session_ended" ? "This session has ended."
       : "Please sign in again to return to the session.");
   }
   sessionStorage.setItem("confide.grant", data.grant);
@@ -125,7 +137,7 @@ async function freshGrant() {
   const { resp, data } = await postForGrant("/api/v1/invites/resume", { resume });
   if (!resp.ok) {
     const code = data.error && data.error.code;
-    throw new Error(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
+    throw plainError(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
       : code === "invite_expired" ? "Your link has expired." : "Your link can no longer be used.");
   }
   sessionStorage.setItem("confide.grant", data.grant);
@@ -133,15 +145,17 @@ async function freshGrant() {
 }
 
 // --- local devices
-async function getMedia(constraints) {
+// open the wanted devices that are not live yet; keeps what works, records what does not
+async function openWanted({ audio, video }) {
+  const want = { audio: audio && !liveTrack("audio"), video: video && !liveTrack("video") };
+  if (!want.audio && !want.video) return { audio: null, video: null, tracks: [] };
   state.mediaCalls += 1;
-  try {
-    return await navigator.mediaDevices.getUserMedia(constraints);
-  } catch (e) {
-    state.errors.push(`media: ${e.name}`);
-    notify("We could not start your camera or microphone. You can still take part by text.");
-    return null;
-  }
+  const found = await openDevices(want);
+  for (const t of found.tracks) { dropTrack(t.kind); state.localStream.addTrack(t); }
+  for (const name of found.names) state.errors.push(`media: ${name}`);
+  if (want.audio) state.devices.audio = found.audio;
+  if (want.video) state.devices.video = found.video;
+  return found;
 }
 
 function liveTrack(kind) {
@@ -171,10 +185,9 @@ async function ensureTrack(kind) {
   const have = liveTrack(kind);
   if (have) return have;
   dropTrack(kind);
-  const got = await getMedia(kind === "video" ? { video: VIDEO } : { audio: true });
-  const track = got && got.getTracks()[0];
-  if (track) state.localStream.addTrack(track);
-  return track || null;
+  const found = await openWanted({ audio: kind === "audio", video: kind === "video" });
+  if (found[kind]) notify(adviceFor(found));
+  return liveTrack(kind) || null;
 }
 
 // send the current local track of `kind` (or nothing) on the publisher connection
@@ -215,8 +228,8 @@ function tileFor(p) {
     badges.className = "badges";
     cap.append(name, badges);
     const messages = document.createElement("ul");
+    // not a live region: the chat log already announces these words, and twice is noise
     messages.className = "tile-messages";
-    messages.setAttribute("aria-live", "polite");
     // the picture and its caption in one box; a host's controls sit below it, not over it
     const media = document.createElement("div");
     media.className = "tile-media";
@@ -273,6 +286,7 @@ function showSelfView(track) {
 }
 
 function onTracks(tracks) {
+  for (const { mid, participantId, kind } of tracks) state.midOwner[mid] = { participantId, kind };
   for (const { participantId, kind, track } of tracks) {
     if (state.me && participantId === state.me.id) {
       // self-view: the server's processed picture, what the group sees; never the camera
@@ -301,6 +315,16 @@ function enterPrejoin() {
   leaveRoomMedia();
   show("prejoin");
   setStatus("Getting ready");
+  if (!devicesReachable()) {
+    // no device can work on this page: say so now, before anyone presses a button
+    $("device-status").textContent = adviceFor({ audio: "insecure", video: "insecure" });
+    $("btn-preview").disabled = true;
+    const ss = state.selfState || {};
+    if (ss.text_only_allowed && !$("prejoin-text-only").checked) {
+      $("prejoin-text-only").checked = true;
+      $("preview-tile").hidden = true;
+    }
+  }
 }
 
 function enterLobby() {
@@ -325,11 +349,19 @@ async function enterRoom() {
   show("room");
   setStatus("In the session");
   const ss = state.selfState || {};
-  if (!ss.text_only && !$("prejoin-text-only").checked
-      && (!liveTrack("audio") || !liveTrack("video"))) {
+  if (!ss.text_only && !$("prejoin-text-only").checked) {
     // a muted microphone is still opened, so unmuting later is instant
-    const got = await getMedia({ audio: true, video: VIDEO });
-    if (got) for (const t of got.getTracks()) { dropTrack(t.kind); state.localStream.addTrack(t); }
+    const found = await openWanted({ audio: true, video: true });
+    if (!liveTrack("audio") && !liveTrack("video")) {
+      // neither device: take part by text rather than not at all
+      const reply = ss.text_only_allowed
+        ? await state.signaling.command("set_text_only", { enabled: true }) : { type: "error" };
+      notify(reply.type === "ok"
+        ? `${adviceFor(found)} You are taking part by text: use the chat to write to the group.`
+        : `${adviceFor(found)} You can still listen and use the chat.`);
+    } else if (found.audio || found.video) {
+      notify(adviceFor(found));
+    }
   }
   applyTrackStates();
   if (state.localStream.getTracks().length) {
@@ -343,10 +375,33 @@ function closePreview() {
   if (state.preview) { state.preview.close(); state.preview = null; }
 }
 
+// the pre-join check: camera and microphone, with what to do if either does not work
+async function checkDevices() {
+  const status = $("device-status");
+  status.textContent = "Checking your camera and microphone…";
+  const found = await openWanted({ audio: true, video: true });
+  const audioOk = Boolean(liveTrack("audio"));
+  // the microphone is only checked here: it is opened again in the room, not kept open
+  dropTrack("audio");
+  const videoOk = Boolean(liveTrack("video"));
+  status.textContent = adviceFor({ audio: audioOk ? null : found.audio || "failed",
+                                   video: videoOk ? null : found.video || "failed" })
+    || "Your camera and microphone work.";
+  if (!audioOk && !videoOk && state.selfState && state.selfState.text_only_allowed) {
+    $("prejoin-text-only-field").hidden = false;
+  }
+  return videoOk;
+}
+
 async function startPreview() {
   $("btn-preview").disabled = true;
-  const track = await ensureTrack("video");
-  if (!track) { $("btn-preview").disabled = false; return; }
+  const videoOk = await checkDevices();
+  const track = liveTrack("video");
+  if (!videoOk || !track) {
+    $("btn-preview").textContent = "Check again";
+    $("btn-preview").disabled = !devicesReachable();
+    return;
+  }
   closePreview();
   state.preview = new Preview(state.signaling, state.iceServers);
   try {
@@ -420,8 +475,11 @@ function wire(sig) {
     state.subscriber = new Subscriber(sig, state.iceServers, onTracks);
     setRoster(msg.participants || []);
     if (msg.participant.state === "admitted") enterRoom();
+    // a new connection forgets the choice: say it again
+    if (!state.incomingVideo) sig.send({ type: "incoming_video", enabled: false });
   });
   sig.on("self_state", onSelfState);
+  sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
@@ -429,18 +487,32 @@ function wire(sig) {
     enterRoom();
   });
   sig.on("sent_to_lobby", () => enterLobby());
+  // join and leave notices use the name the server gave (a stand-in under the names rule)
+  const arrived = (p) => {
+    const isNew = !state.tiles.has(p.id);
+    state.participants.set(p.id, p);
+    tileFor(p);
+    if (isNew && state.inRoom) notify(`${p.display_name} joined the group.`);
+  };
   sig.on("participant_joined", (msg) => {
     if (state.me && msg.participant.id === state.me.id) return;
     if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant); tileFor(msg.participant);
+    arrived(msg.participant);
   });
   sig.on("participant_updated", (msg) => {
     if (state.me && msg.participant.id === state.me.id) { state.me = msg.participant; return; }
-    if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant);
-    tileFor(msg.participant);
+    if (msg.participant.state !== "admitted") {
+      // sent back to the waiting room: gone from the room
+      if (state.tiles.has(msg.participant.id)) removeTile(msg.participant.id);
+      return;
+    }
+    arrived(msg.participant);
   });
-  sig.on("participant_left", (msg) => removeTile(msg.participant_id));
+  sig.on("participant_left", (msg) => {
+    const gone = state.participants.get(msg.participant_id);
+    removeTile(msg.participant_id);
+    if (gone && state.inRoom) notify(`${gone.display_name} left the group.`);
+  });
   sig.on("lobby", (msg) => host.onLobby(msg.waiting));
   sig.on("alert", (msg) => host.onAlert(msg));
   sig.on("prompt", (msg) => notify(String(msg.message || "")));
@@ -449,6 +521,15 @@ function wire(sig) {
     $("preview-profile").textContent = profileLabel(msg.profile);
   });
   sig.on("chat", (msg) => {
+    if (!isHost() && state.stage !== "room") {
+      // before the room: the clinician's word to the waiting room, and our replies
+      const entry = chat.receive(msg, "lobby-log");
+      if (state.stage === "prejoin" && entry.to === "lobby") {
+        $("prejoin-note").textContent = `Message from your clinician: ${entry.text}`;
+        $("prejoin-note").hidden = false;
+      }
+      return;
+    }
     const entry = chat.receive(msg);
     const sender = state.participants.get(entry.from);
     if (sender && sender.text_only && entry.to === "all") {
@@ -469,18 +550,18 @@ function wire(sig) {
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
     if (!joined) state.joinError = msg.code;
-    if (!msg.ref) setStatus(`Problem: ${msg.message}`);
+    if (!msg.ref) setStatus("There was a problem with the connection.");
   });
   sig.on("service_restarting", (msg) => {
     // the server is stopping to start again: we come back by ourselves, in the same place
     state.restarting = true;
-    notify(String(msg.message || "The service is restarting."));
+    notify("The service is restarting. You will be back in the group in a moment.");
   });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
-  sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
-  sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session."));
+  sig.on("declined", () => finish("The clinician has not admitted you to this session."));
+  sig.on("ended", () => finish("The clinician has ended the session."));
   // this place was taken over by the same person in another window: do not take it back
-  sig.on("replaced", (msg) => finish(msg.message || "This session was opened in another window."));
+  sig.on("replaced", () => finish("This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
 }
 
@@ -506,7 +587,7 @@ async function onClose(sig, ev) {
         await connect();
       } catch (e) {
         if (e instanceof Retry) { refusals -= 1; reconnect(); return; }
-        fail(e.message || "Could not reach the server.");
+        fail(e.plain || "We could not reach Confide. Please check your connection.");
       }
       return;
     }
@@ -514,7 +595,7 @@ async function onClose(sig, ev) {
       // our previous connection has not been closed by the server yet
       refusals += 1;
       setTimeout(() => connect().catch((e) => (e instanceof Retry ? reconnect()
-        : fail(e.message || "Could not reach the server."))), 1500);
+        : fail(e.plain || "We could not reach Confide. Please check your connection."))), 1500);
       return;
     }
     fail(refusalText(code));
@@ -536,7 +617,8 @@ function refusalText(code) {
     grant_replayed: "This link has already been used. Please open your personal link again.",
     grant_expired: "This link has expired. Please open your personal link again.",
   };
-  return texts[code] || `The session refused this link (${code || "not allowed"}).`;
+  return texts[code]
+    || "This link cannot be used just now. Please open your personal link again, or ask your clinician for a new one.";
 }
 
 function teardown() {
@@ -572,7 +654,7 @@ function reconnect() {
     state.reconnects += 1;
     try { await connect(); } catch (e) {
       if (e instanceof Retry) reconnect();
-      else fail(e.message || "Could not reach the server.");
+      else fail(e.plain || "We could not reach Confide. Please check your connection.");
     }
   }, backoffMs(attempts));
 }
@@ -609,7 +691,7 @@ function finish(text) {
 // --- controls
 async function command(name, fields) {
   const reply = await state.signaling.command(name, fields);
-  if (reply.type !== "ok") notify(reply.message || "That did not work.");
+  if (reply.type !== "ok") notify(say(reply.code));
   return reply;
 }
 
@@ -624,7 +706,7 @@ $("btn-mic").addEventListener("click", async () => {
     notify("The clinician lets people unmute in turn: raise your hand and they will let you speak.");
     $("btn-hand").focus();
   } else {
-    notify(reply.message || "You cannot unmute just now.");
+    notify(say(reply.code, "You cannot unmute just now."));
   }
 });
 
@@ -644,6 +726,52 @@ $("btn-cam").addEventListener("click", async () => {
   }
 });
 
+// --- low data: others' video off, and the connection indicator
+function showIncomingVideo(on) {
+  state.incomingVideo = on;
+  const b = $("btn-video-in");
+  b.textContent = on ? "Save data" : "Show video";
+  b.setAttribute("aria-pressed", String(!on));
+  b.setAttribute("aria-label", on ? "Turn off other people's video to save data"
+    : "Turn other people's video back on");
+  document.body.classList.toggle("video-in-off", !on);
+  notify(on ? "" : "Other people's video is off to save data. You still hear everyone.");
+}
+
+$("btn-video-in").addEventListener("click", () => {
+  if (state.signaling) state.signaling.send({ type: "incoming_video", enabled: !state.incomingVideo });
+});
+
+let lastSample = null;
+async function watchLink() {
+  const pc = state.subscriber && state.subscriber.pc;
+  if (!state.inRoom || !pc) { $("link-quality").hidden = true; lastSample = null; return; }
+  const now = await sample(pc, lastSample).catch(() => null);
+  if (!now) return;
+  const remoteVideo = Object.values(state.midOwner).some(
+    (o) => o.kind === "video" && (!state.me || o.participantId !== state.me.id));
+  if (lastSample) {
+    const word = grade(now.overall, state.incomingVideo && remoteVideo);
+    state.link.self = { ...now.overall, grade: word };
+    $("link-word").textContent = WORDS[word];
+    $("link-quality").className = `link-quality link-${word}`;
+    $("link-quality").hidden = false;
+    if (isHost()) {
+      // each member as the host receives them: their loss and frame rate on this connection
+      for (const [pid, tile] of state.tiles) {
+        const mids = Object.keys(state.midOwner).filter((m) => state.midOwner[m].participantId === pid);
+        const f = now.figures(mids);
+        const w = grade(f, state.incomingVideo && mids.some((m) => state.midOwner[m].kind === "video"));
+        state.link.members[pid] = { ...f, grade: w };
+        tile.fig.dataset.link = w;
+        tile.badges.dataset.link = `link ${WORDS[w]}`;
+      }
+    }
+  }
+  lastSample = now;
+}
+setInterval(watchLink, 2000);
+
 $("btn-hand").addEventListener("click", () =>
   command(state.selfState && state.selfState.hand_raised ? "lower_hand" : "raise_hand"));
 
@@ -658,7 +786,7 @@ for (const id of ["profile-select", "prejoin-profile"]) {
   $(id).addEventListener("change", async (ev) => {
     const reply = await command("set_own_profile", { profile: ev.target.value });
     if (reply.type !== "ok" && state.selfState) ev.target.value = state.selfState.profile;
-    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = reply.message;
+    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = say(reply.code);
   });
 }
 
@@ -681,10 +809,10 @@ $("btn-agree").addEventListener("click", async () => {
   $("prejoin-error").textContent = "";
   if ($("prejoin-text-only").checked) {
     const reply = await state.signaling.command("set_text_only", { enabled: true });
-    if (reply.type !== "ok") { $("prejoin-error").textContent = reply.message; return; }
+    if (reply.type !== "ok") { $("prejoin-error").textContent = say(reply.code); return; }
   }
   const reply = await state.signaling.command("confirm_checklist", { answers: checklistAnswers() });
-  if (reply.type !== "ok") $("prejoin-error").textContent = reply.message || "Please try again.";
+  if (reply.type !== "ok") $("prejoin-error").textContent = say(reply.code, GENERIC);
 });
 
 $("btn-leave").addEventListener("click", () => {
@@ -699,4 +827,4 @@ window.addEventListener("pagehide", () => {
 const chat = new Chat(state);
 const host = new Host(state, notify);
 
-connect().catch((e) => fail(e && e.message ? e.message : "Could not reach the server."));
+connect().catch((e) => fail((e && e.plain) || "We could not reach Confide. Please check your connection and open your link again."));
