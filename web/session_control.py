@@ -120,6 +120,14 @@ _GONE_REASON: dict[LobbyState, str] = {
 }
 
 
+class Persistence(Protocol):
+    """Where the controller's state is kept beyond this process (see web.live)."""
+
+    def changed(self) -> None: ...
+
+    def connected(self, participant_id: str, resume_token: str) -> None: ...
+
+
 class SessionController:
     """One room's rules: the only path by which anything changes who is in the room."""
 
@@ -133,12 +141,21 @@ class SessionController:
         skip_agreement: bool = False,
         clock: Callable[[], float] | None = None,
         session_id: str | None = None,
+        state: SessionState | None = None,
+        persistence: Persistence | None = None,
     ) -> None:
         self.room = room
         # one clock for the rules and the room's reconnect grace
         self.clock = clock or room.clock
-        self.state = SessionState(rules, starts_at=self.clock() if starts_at is None
-                                  else starts_at)
+        self.state = state or SessionState(rules, starts_at=self.clock() if starts_at is None
+                                           else starts_at)
+        # --- persistence: after each applied decision the store keeps what a restarted (or
+        # another) node needs; a state rebuilt from it puts the room's flags back at once
+        self.persistence = persistence
+        if self.state.paused:
+            room.set_paused(True)
+        if self.state.locked:
+            room.set_locked(True)
         self.recorder: Recorder = recorder or NullRecorder()
         self.session_id = session_id
         # development rooms have no invite page; their members are taken as having agreed
@@ -225,6 +242,8 @@ class SessionController:
             # arrival, so that both still agree and a retry is decided afresh
             self._restore(pid, before)
             raise
+        if self.persistence is not None:
+            self.persistence.connected(pid, participant.resume_token)
         if self.state.rules.audio_only_default and not grant.is_host:
             # the group's default is sound only: each member may turn video on for themselves
             self.room.set_incoming_video(participant, False)
@@ -326,6 +345,8 @@ class SessionController:
 
     # --- effects: first what is said, then the room is lined up with the rules
     async def _carry_out(self, decision: Decision, *, actor: str, reason: str | None = None) -> None:
+        if self.persistence is not None:
+            self.persistence.changed()
         touched: set[str] = set()
         for effect in decision.effects:
             try:

@@ -175,6 +175,14 @@ class Closing(_Out):
     reason: str | None = None
 
 
+class ServiceRestarting(_Out):
+    """The service is stopping to start again: the socket then closes; reconnect."""
+
+    type: Literal["service_restarting"]
+    message: str
+    retry_after_ms: int
+
+
 class Ok(_Out):
     type: Literal["ok"]
     command: str
@@ -208,7 +216,7 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | IncomingVideo | Ok | Pong | Error,
+    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

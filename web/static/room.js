@@ -12,7 +12,11 @@ import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
-const GRACE_MS = 30000;
+// reconnecting: exponential backoff with jitter, so pages do not all hit a restarted server
+// at the same instant; the server keeps our place through a restart, so keep trying a while
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
 const TILE_MESSAGES = 3;
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
@@ -23,6 +27,7 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, joinError: null, mediaCalls: 0,
+  restarting: false, reconnects: 0, joins: 0,
   // what the last device check found: null (working) or refused/missing/busy/insecure/failed
   devices: { audio: null, video: null },
   // low data: others' video switched off; link figures from getStats (self, and per member)
@@ -51,6 +56,9 @@ function fail(text) {
   setStatus("Not connected");
 }
 
+// a refusal worth trying again (the service is restarting or cannot reach its records)
+class Retry extends Error {}
+
 // --- grants: from the address (then hidden), the tab's storage, or the invite's resume
 function readGrant() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -68,29 +76,56 @@ function readGrant() {
 function plainError(text) { return Object.assign(new Error(text), { plain: text }); }
 
 function grantClaims(grant) {
+  // the grant's claims (plain base64url JSON; the server verifies, the page only reads)
   try {
     return JSON.parse(atob(grant.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   } catch { return {}; }
 }
 
+function readCookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+// a fresh grant can be had: a member from their invite's secret, a host from their login
+function canRefresh() {
+  const held = sessionStorage.getItem("confide.grant");
+  return Boolean(sessionStorage.getItem("confide.invite_resume")
+    || (held && grantClaims(held).role === "host"));
+}
+
+async function postForGrant(path, body, headers = {}) {
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Retry("Could not reach the server.");
+  }
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 503 || resp.status === 502 || resp.status === 504) {
+    // restarting, or its database is away for a moment: try again
+    throw new Retry("The service is busy.");
+  }
+  return { resp, data };
+}
+
 async function freshHostGrant(sessionId) {
   // a clinician signed in to this service gets a new host grant, however long they were away
-  const csrf = document.cookie.split("; ").find((c) => c.startsWith("confide_csrf="));
-  const resp = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json",
-               "X-CSRF-Token": csrf ? decodeURIComponent(csrf.split("=")[1]) : "" },
-    body: "{}",
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant(
+    `/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {},
+    { "X-CSRF-Token": readCookie("confide_csrf") });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
+    const code = data.error && data.error.code;
     throw plainError(code === "session_ended" ? "This session has ended."
       : "Please sign in again to return to the session.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
+  sessionStorage.setItem("confide.grant", data.grant);
   sessionStorage.removeItem("confide.resume");
-  return body.grant;
+  return data.grant;
 }
 
 async function freshGrant() {
@@ -99,19 +134,14 @@ async function freshGrant() {
   if (claims.role === "host" && claims.sid) return freshHostGrant(claims.sid);
   const resume = sessionStorage.getItem("confide.invite_resume");
   if (!resume) return null;
-  const resp = await fetch("/api/v1/invites/resume", {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ resume }),
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant("/api/v1/invites/resume", { resume });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
+    const code = data.error && data.error.code;
     throw plainError(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
       : code === "invite_expired" ? "Your link has expired." : "Your link can no longer be used.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
-  return body.grant;
+  sessionStorage.setItem("confide.grant", data.grant);
+  return data.grant;
 }
 
 // --- local devices
@@ -430,8 +460,10 @@ function wire(sig) {
   let joined = false;
   sig.on("joined", (msg) => {
     joined = true;
+    state.joins += 1;
     state.me = msg.participant;
     state.joinError = null;
+    if (state.restarting) { state.restarting = false; notify(""); }
     state.iceServers = msg.ice_servers || [];
     state.paused = Boolean(msg.paused);
     sessionStorage.setItem("confide.resume", msg.resume || "");
@@ -520,6 +552,11 @@ function wire(sig) {
     if (!joined) state.joinError = msg.code;
     if (!msg.ref) setStatus("There was a problem with the connection.");
   });
+  sig.on("service_restarting", (msg) => {
+    // the server is stopping to start again: we come back by ourselves, in the same place
+    state.restarting = true;
+    notify("The service is restarting. You will be back in the group in a moment.");
+  });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
   sig.on("declined", () => finish("The clinician has not admitted you to this session."));
   sig.on("ended", () => finish("The clinician has ended the session."));
@@ -535,24 +572,30 @@ async function onClose(sig, ev) {
   if (state.leaving || sig !== state.signaling) return;
   const code = state.joinError || ev.reason;
   state.joinError = null;
+  if (code === "service_unavailable" || ev.code === 1013) {
+    // the service cannot reach its records for a moment: try again, with backoff
+    reconnect();
+    return;
+  }
   if (ev.code === 1008) {
     teardown();
-    const held = sessionStorage.getItem("confide.grant");
-    const canRefresh = sessionStorage.getItem("confide.invite_resume")
-      || (held && grantClaims(held).role === "host");
-    if (REFRESHABLE.has(code) && canRefresh && refusals < 2) {
+    if (REFRESHABLE.has(code) && canRefresh() && refusals < 2) {
       // too long away for the old grant: the invite's secret gets a fresh one
       refusals += 1;
       try {
         await freshGrant();
         await connect();
-      } catch (e) { fail(e.plain || "We could not reach Confide. Please check your connection."); }
+      } catch (e) {
+        if (e instanceof Retry) { refusals -= 1; reconnect(); return; }
+        fail(e.plain || "We could not reach Confide. Please check your connection.");
+      }
       return;
     }
     if (code === "already_connected" && reconnectStarted && refusals < 3) {
       // our previous connection has not been closed by the server yet
       refusals += 1;
-      setTimeout(() => connect().catch(() => reconnect()), 1500);
+      setTimeout(() => connect().catch((e) => (e instanceof Retry ? reconnect()
+        : fail(e.plain || "We could not reach Confide. Please check your connection."))), 1500);
       return;
     }
     fail(refusalText(code));
@@ -586,14 +629,34 @@ function teardown() {
   clearTiles();
 }
 
-async function reconnect() {
-  // a blip: come back with the resume token, without passing the lobby again
+function backoffMs(attempt) {
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+let attempts = 0;
+let reconnectTimer = null;
+
+function reconnect() {
+  // a blip or a restart: come back with the resume token, without passing the lobby again;
+  // one attempt at a time (a failed socket reports both an error and a close)
+  if (reconnectTimer || state.leaving) return;
   if (!reconnectStarted) reconnectStarted = Date.now();
-  if (Date.now() - reconnectStarted > GRACE_MS * 2) { fail("The connection was lost."); return; }
-  setStatus("Reconnecting…");
+  if (Date.now() - reconnectStarted > RECONNECT_GIVE_UP_MS) {
+    fail("The connection was lost.");
+    return;
+  }
+  setStatus(state.restarting ? "The service is restarting: reconnecting…" : "Reconnecting…");
   teardown();
-  await new Promise((r) => setTimeout(r, 1000));
-  try { await connect(); } catch { reconnect(); }
+  reconnectTimer = setTimeout(async () => {
+    reconnectTimer = null;
+    attempts += 1;
+    state.reconnects += 1;
+    try { await connect(); } catch (e) {
+      if (e instanceof Retry) reconnect();
+      else fail(e.plain || "We could not reach Confide. Please check your connection.");
+    }
+  }, backoffMs(attempts));
 }
 
 async function connect() {
@@ -604,12 +667,12 @@ async function connect() {
   const sig = new Signaling(url);
   state.signaling = sig;
   wire(sig);
-  await sig.open();
+  try { await sig.open(); } catch { throw new Retry("Could not reach the server."); }
   const join = { type: "join", grant };
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
   sig.send(join);
-  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; });
+  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; });
 }
 
 function finish(text) {
