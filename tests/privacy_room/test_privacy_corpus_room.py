@@ -32,7 +32,7 @@ from web.bot import VIDEO_CLOCK, Bot, ColorTrack, FileVideoTrack, ToneTrack
 # what arrives is mostly processed frames, not placeholders. All move with the camera, so
 # which frame a received picture shows can be told from its content
 LIVE = {"group_zoom": (50, 100), "edge_faces": (0, 50)}
-RECEIVE = 36  # matched frames per publisher, every other frame: over one loop of a stretch
+RECEIVE = 16  # matched frames per publisher: enough that a face shown in 1 of 8 frames is caught
 RECEIVE_S = 150.0  # at most this long to gather them (a loaded machine sends placeholders)
 DETECT_EVERY = 4  # the independent detectors on every 4th matched frame (detail on all)
 # a received picture whose best match correlates less than this is not a frame of the clip
