@@ -72,7 +72,7 @@ async def test_a_token_stays_above_the_store_after_redis_forgets(placement: Plac
     assert await placement.reassert(later) is True
     assert (await placement.owner("s_a")) == later
     assert (await placement.claim_new("s_b", "s_b", "n1", 0.1)).token == 1
-    assert int(await placement.redis.get(bus.token_key("s_a"))) > later.token
+    assert int(str(await placement.redis.get(bus.token_key("s_a")))) > later.token
 
 
 async def test_the_store_refuses_the_owner_the_placement_moved_on_from(

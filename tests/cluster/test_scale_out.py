@@ -65,8 +65,9 @@ async def _group(cluster: Cluster, username: str) -> Group:
 async def _back_in_place(g: Group, started: float) -> float:
     """Everyone of the group comes back as the page does; returns the last one's time."""
     for m in g.people:
-        assert m.bot is not None
-        await wait_for(lambda m=m: m.bot.closed.is_set(), FAILOVER_S, f"{m.name}'s socket closed")
+        bot = m.bot
+        assert bot is not None
+        await wait_for(bot.closed.is_set, FAILOVER_S, f"{m.name}'s socket closed")
     back = [await m.come_back(FAILOVER_S + 15) for m in g.people]
     # the same state: Robin admitted, Wren still waiting, the host in the room and in control
     assert (g.admitted.last("joined") or {})["participant"]["state"] == "admitted"
