@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sfu.errors import SfuError
 from sfu.grants import Grant
 from web.live.registry import LiveRoomRegistry, persistence_of
-from web.store import Store, live_state
+from web.store import Store, live_state, sessions
 
 from . import bus
 from .errors import ClusterUnavailable, NoNodeAvailable, RoomMoved
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 # how often a node looks for rooms whose node has died
 SWEEP_S = 1.0
+# how often a node asks the store whether a session it runs was ended (an end told over
+# pub/sub while Redis was away is missed; the store is not)
+ENDED_CHECK_S = 5.0
 # the message members of a room moved away from this node see before their socket closes
 MOVED_MESSAGE = "The session is moving to another server. You will be back in a moment."
 
@@ -92,6 +95,7 @@ class ClusterNode:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._cpu_mark = (time.monotonic(), time.process_time())
+        self._ended_checked = 0.0
 
     # --- what this node says of itself
     def info(self) -> NodeInfo:
@@ -151,6 +155,7 @@ class ClusterNode:
     # --- heartbeat
     async def heartbeat(self) -> None:
         """Say who we are; check that every room we run is still ours."""
+        await self._end_ended()
         await self.directory.publish(self.info())
         for room_id, mine in list(self.owned.items()):
             current = await self.placement.owner(room_id)
@@ -162,6 +167,21 @@ class ClusterNode:
                 logger.error("room %s: placed on %s (token %d), stopping it here", room_id,
                              current.node_id, current.token)
                 await self.hand_over(room_id, current.node_id)
+
+    async def _end_ended(self) -> None:
+        if time.monotonic() - self._ended_checked < ENDED_CHECK_S or not self.owned:
+            return
+        self._ended_checked = time.monotonic()
+        for room_id, mine in list(self.owned.items()):
+            try:
+                info = await self.store.run(sessions.find_session, mine.session_id)
+            except Exception:  # the database away: the next check asks again
+                return
+            if info.status == "ended":
+                logger.info("room %s: its session was ended; ending it here", room_id)
+                await self.end_session(mine.session_id)
+                self.owned.pop(room_id, None)
+                await self.placement.release(room_id, mine.token)
 
     # --- placement
     async def place(self, room_id: str, session_id: str) -> NodeInfo:
