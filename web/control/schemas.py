@@ -237,8 +237,8 @@ class GrantAnswer(ReplyModel):
     resume: str | None
     # the node that runs the room, among several (its base URL: pages and sockets go there);
     # None when the service runs as one node, or placement must wait a moment
-    node_id: str | None = None
-    node_url: str | None = None
+    node_id: str | None
+    node_url: str | None
 
 
 class InviteOut(ReplyModel):
