@@ -51,6 +51,12 @@ class Cluster:
             self.nodes[node_id] = node
 
     async def start(self) -> None:
+        import redis
+
+        # a fresh directory: nothing left of an earlier test's nodes and rooms
+        client = redis.Redis.from_url(self.redis_url)
+        client.flushdb()
+        client.close()
         for node in self.nodes.values():
             node.spawn()
         for node in self.nodes.values():
