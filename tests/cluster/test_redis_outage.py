@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import Cluster, RedisProcess, node_of
+from tests.support.cluster import Cluster, RedisProcess, api_post, node_of
 from tests.support.live import Member, agree, host_link, join_refusal, member_of, wait_for
 from tests.support.servers import PostgresServer
 
@@ -78,6 +78,16 @@ async def test_a_redis_outage_leaves_live_rooms_alone_and_heals(
             assert not {"participant_left", "service_restarting", "redirect"} & set(
                 since_joined), m.name
         _ok(await host.command("lock", "o3"))
+
+        # the clinician ends the session through the API of the node that does not run it:
+        # the end reaches the room's node over pub/sub, and everyone there is told
+        other = next(n for n in cluster.nodes if n != owner)
+        status, body = await api_post(cluster.nodes[other].base_url,
+                                      f"/sessions/{s1.session_id}/status", {"status": "ended"},
+                                      s1.clinician.username, s1.password)
+        assert status == 200 and body["session"]["status"] == "ended", body
+        for m in (host, robin, wren):
+            await wait_for(lambda m=m: m.last("ended"), 10, f"{m.name} told of the end")
     finally:
         for m in people:
             await m.close()

@@ -107,6 +107,19 @@ def node_of(member: Member, cluster: Cluster) -> str:
     return next(n for n, p in cluster.nodes.items() if p.port == port)
 
 
+async def api_post(base_url: str, path: str, body: Any, username: str,
+                   password: str) -> tuple[int, Any]:
+    """POST to the API as a logged-in user (with the CSRF header)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.post(f"{base_url}/api/v1/auth/login",
+                                json={"username": username, "password": password}) as resp:
+            assert resp.status == 200, await resp.text()
+            csrf = (await resp.json())["csrf_token"]
+        async with session.post(f"{base_url}/api/v1{path}", json=body,
+                                headers={"X-CSRF-Token": csrf}) as resp:
+            return resp.status, await resp.json()
+
+
 async def admin_get(base_url: str, path: str, username: str, password: str) -> tuple[int, Any]:
     """GET an admin API path with a logged-in session."""
     # cookies from an IP address (loopback) are kept only by an "unsafe" jar
