@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PASSWORD = "a long enough password"
-# the promise: a dead node's members are back on the new node within this long
+# the promise: a dead node's members are back on the new node within this long
 FAILOVER_S = 15.0
 
 

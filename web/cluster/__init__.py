@@ -6,6 +6,7 @@ With `CONFIDE_REDIS_URL` and a PostgreSQL `CONFIDE_DATABASE_URL` shared by every
 - `nodes`: each node's heartbeat with a TTL, and the list of live nodes;
 - `sizing`: a room's expected cost (members × the profile's measured cost) and headroom;
 - `placement`: which node runs a room, under a fencing token (SET NX, INCR, compare-and-set);
+- `events`: typed events between nodes over pub/sub (session ended, room placed, drain);
 - `node`: this node's loops (heartbeat, takeover sweep, events) and its routing of joins;
 - `api`: `GET /api/v1/nodes` and `POST /api/v1/nodes/{id}/drain` for administrators.
 

@@ -20,19 +20,17 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
 from sfu.errors import SfuError
 from sfu.grants import Grant
 from web.live.registry import LiveRoomRegistry, persistence_of
 from web.store import Store, live_state, sessions
 
-from . import bus
 from .errors import ClusterUnavailable, NoNodeAvailable, RoomMoved
-from .models import CLUSTER_EVENT, DrainNode, NodeInfo, RoomOwner, RoomPlaced, SessionEnded
+from .events import EventChannel
+from .models import ClusterEvent, DrainNode, NodeInfo, RoomOwner, RoomPlaced, SessionEnded
 from .nodes import HEARTBEAT_S, NodeDirectory
 from .placement import Placement
 from .sizing import load_of
@@ -86,6 +84,7 @@ class ClusterNode:
         self.cores = cores or os.cpu_count() or 1
         self.directory = NodeDirectory(redis)
         self.placement = Placement(redis)
+        self.events = EventChannel(redis)
         self.draining = False
         # rooms this node runs, under the token it took them with
         self.owned: dict[str, RoomOwner] = {}
@@ -122,7 +121,7 @@ class ClusterNode:
         self._tasks = [
             asyncio.ensure_future(self._every(HEARTBEAT_S, self.heartbeat, "heartbeat")),
             asyncio.ensure_future(self._every(SWEEP_S, self.sweep, "takeover sweep")),
-            asyncio.ensure_future(self._listen()),
+            asyncio.ensure_future(self.events.listen(self._on_event)),
         ]
 
     async def aclose(self) -> None:
@@ -349,9 +348,8 @@ class ClusterNode:
             await self.hand_over(room_id, moved.node_id)
 
     # --- events between nodes
-    async def _publish(self, event: SessionEnded | RoomPlaced | DrainNode) -> None:
-        with bus.guarded():
-            await self.redis.publish(bus.EVENTS, event.model_dump_json())
+    async def _publish(self, event: ClusterEvent) -> None:
+        await self.events.publish(event)
 
     async def session_ended(self, session_id: str) -> None:
         """A clinician ended a session through this node's API: every node hears it."""
@@ -360,42 +358,18 @@ class ClusterNode:
     async def request_drain(self, node_id: str) -> None:
         await self._publish(DrainNode(kind="drain", node_id=node_id))
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                async with pubsub:
-                    await pubsub.subscribe(bus.EVENTS)
-                    async for message in pubsub.listen():
-                        await self._on_event(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: listen again when it is back
-                logger.debug("event channel lost: %s", type(exc).__name__)
-                await asyncio.sleep(1.0)
-
-    async def _on_event(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
-            return
-        try:
-            event = CLUSTER_EVENT.validate_json(message["data"])
-        except ValidationError:
-            logger.warning("cluster event not understood; ignored")
-            return
-        try:
-            if isinstance(event, SessionEnded):
-                await self.end_session(event.session_id)
-                for room_id, mine in list(self.owned.items()):
-                    if mine.session_id == event.session_id:
-                        self.owned.pop(room_id, None)
-                        await self.placement.release(room_id, mine.token)
-            elif isinstance(event, RoomPlaced) and event.node_id == self.node_id:
-                record = await self.placement.owner(event.room_id)
-                if record is not None and record.node_id == self.node_id:
-                    await self._open_placed(record)
-            elif isinstance(event, DrainNode) and event.node_id == self.node_id:
-                await self.drain()
-                if self.on_drain is not None:
-                    self.on_drain()
-        except Exception:
-            logger.exception("cluster event %s failed", event.kind)
+    async def _on_event(self, event: ClusterEvent) -> None:
+        if isinstance(event, SessionEnded):
+            await self.end_session(event.session_id)
+            for room_id, mine in list(self.owned.items()):
+                if mine.session_id == event.session_id:
+                    self.owned.pop(room_id, None)
+                    await self.placement.release(room_id, mine.token)
+        elif isinstance(event, RoomPlaced) and event.node_id == self.node_id:
+            record = await self.placement.owner(event.room_id)
+            if record is not None and record.node_id == self.node_id:
+                await self._open_placed(record)
+        elif isinstance(event, DrainNode) and event.node_id == self.node_id:
+            await self.drain()
+            if self.on_drain is not None:
+                self.on_drain()
