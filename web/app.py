@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get(
         "/rtc",
         websocket_handler(keys.ROOMS, lambda a: a[keys.SETTINGS].grant_secret,
-                          strict=settings.strict_wire),
+                          strict=settings.strict_wire, router_key=keys.ROUTER),
     )
     setup_ops(app)
     app.router.add_get("/room", _page)
@@ -97,6 +97,11 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     _setup_control_plane(app, settings)
+    if settings.redis_url:
+        # one of several nodes: rooms placed through Redis, records in the shared PostgreSQL
+        from web.cluster import setup_cluster
+
+        setup_cluster(app, settings)
     return app
 
 

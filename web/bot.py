@@ -37,6 +37,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 STAMP_BITS = 32
 STAMP_BLOCK = 16  # px: survives VP8 at our bitrates
+# a join sent on to the server that runs the room (a typed `redirect`) is followed this often
+MAX_REDIRECTS = 3
 
 
 def classify_color(rgb_mean: np.ndarray) -> str:
@@ -323,6 +325,9 @@ class Bot:
         on_audio_frame: Any = None,
     ) -> None:
         self.ws_url, self.grant = parse_link(link)
+        # where the link pointed: the socket may be sent on to the room's own server
+        self.entry_url = self.ws_url
+        self.redirects: list[str] = []
         self.video = video
         self.audio = audio
         self.publish = publish
@@ -348,18 +353,42 @@ class Bot:
         self._joined = asyncio.Event()
         self._admitted = asyncio.Event()
         self._published = asyncio.Event()
+        self._redirected = asyncio.Event()
         self.closed = asyncio.Event()
 
     # --- connection
     async def connect(self, timeout_s: float = 10.0, *, resume: str | None = None) -> None:
-        self.session = aiohttp.ClientSession()
-        self.ws = await self.session.ws_connect(self.ws_url, heartbeat=None, autoping=True)
-        msg: dict[str, Any] = {"type": "join", "v": 1, "grant": self.grant}
-        if resume:
-            msg["resume"] = resume
-        await self.ws.send_json(msg)
-        self._reader = asyncio.ensure_future(self._read_loop())
-        await asyncio.wait_for(self._joined.wait(), timeout_s)
+        """Join (following the server's redirects to the room's own server)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        for _ in range(MAX_REDIRECTS + 1):
+            self._redirected = asyncio.Event()
+            if self.session is None:
+                self.session = aiohttp.ClientSession()
+            self.ws = await self.session.ws_connect(self.ws_url, heartbeat=None, autoping=True)
+            msg: dict[str, Any] = {"type": "join", "v": 1, "grant": self.grant}
+            if resume:
+                msg["resume"] = resume
+            await self.ws.send_json(msg)
+            self.closed.clear()
+            self._reader = asyncio.ensure_future(self._read_loop())
+            joined = asyncio.ensure_future(self._joined.wait())
+            moved = asyncio.ensure_future(self._redirected.wait())
+            try:
+                await asyncio.wait({joined, moved}, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=max(0.1, deadline - asyncio.get_running_loop().time()))
+            finally:
+                joined.cancel()
+                moved.cancel()
+            if self._joined.is_set():
+                return
+            if not self._redirected.is_set():
+                raise TimeoutError("not joined in time")
+            # the room runs elsewhere: the same grant and token go there
+            await self.ws.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 2.0)
+            self.ws_url = self.redirects[-1]
+        raise TimeoutError("too many redirects")
 
     async def wait_admitted(self, timeout_s: float = 15.0) -> None:
         await asyncio.wait_for(self._admitted.wait(), timeout_s)
@@ -426,6 +455,11 @@ class Bot:
             self._published.set()
         elif mtype == "subscribe_offer":
             await self._on_subscribe_offer(data)
+        elif mtype == "redirect":
+            url = str(data.get("url", ""))
+            if url.startswith(("ws://", "wss://")):
+                self.redirects.append(url)
+                self._redirected.set()
         elif mtype == "error":
             self.errors.append(data)
 

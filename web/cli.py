@@ -113,6 +113,19 @@ def _bot(args: argparse.Namespace) -> int:
     )
 
 
+def _nodes(args: argparse.Namespace) -> int:
+    from .cluster import nodes_cmd
+
+    url = os.environ.get("CONFIDE_REDIS_URL", "").strip()
+    if not url:
+        print("error: CONFIDE_REDIS_URL is not set (this service runs as one node)",
+              file=sys.stderr)
+        return 2
+    if getattr(args, "nodes_command", None) == "drain":
+        return asyncio.run(nodes_cmd.drain(url, args.node_id))
+    return asyncio.run(nodes_cmd.list_nodes(url, as_json=args.json))
+
+
 def _hazards(args: argparse.Namespace) -> int:
     from . import hazards_cmd
 
@@ -227,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--json", action="store_true", help="print the report as JSON")
     bot.add_argument("--no-ice-loopback", dest="ice_loopback", action="store_false", default=True)
     bot.set_defaults(func=_bot)
+
+    nodes = sub.add_parser("nodes", help="the media nodes sharing this service's Redis")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(func=_nodes)
+    nsub = nodes.add_subparsers(dest="nodes_command")
+    drain = nsub.add_parser("drain", help="move a node's rooms to the others, then stop it")
+    drain.add_argument("node_id")
 
     hazards = sub.add_parser("hazards", help="the clinical safety hazard log")
     hsub = hazards.add_subparsers(dest="hazards_command", required=True)

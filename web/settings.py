@@ -190,6 +190,14 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         settings.grant_secret = _secret_file(settings.data_dir / "grant_secret")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError("HTTPS needs both a certificate and its key (--tls-cert, --tls-key)")
+    if settings.redis_url:
+        # several nodes share the rooms: each needs its own name and address, and one database
+        if not settings.database_url.startswith("postgresql"):
+            raise SettingsError("CONFIDE_REDIS_URL needs a PostgreSQL CONFIDE_DATABASE_URL that "
+                                "every node shares")
+        if settings.node_id == "local" or not settings.public_base_url:
+            raise SettingsError("CONFIDE_REDIS_URL needs CONFIDE_NODE_ID and CONFIDE_PUBLIC_URL "
+                                "(this node's own id and address)")
     if settings.turn_urls and not settings.turn_secret:
         raise SettingsError("CONFIDE_TURN_URLS needs CONFIDE_TURN_SECRET (coturn's static-auth-secret)")
     if not settings.data_key:

@@ -39,9 +39,10 @@ ROUTES: list[Route] = [
 def all_routes() -> list[Route]:
     """The control plane's routes and the clinical-safety routes built on them."""
     # imported here: web.safety builds on this package, so it cannot be imported at its top
+    from web.cluster.api import ROUTES as CLUSTER_ROUTES
     from web.safety.api import ROUTES as SAFETY_ROUTES
 
-    return [*ROUTES, *SAFETY_ROUTES]
+    return [*ROUTES, *SAFETY_ROUTES, *CLUSTER_ROUTES]
 
 
 def build_api() -> web.Application:
@@ -79,6 +80,7 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     app[keys.CONTROL_SETTINGS] = settings
     app[keys.LOBBY_GATES] = []
     app[keys.SESSION_END_LISTENERS] = []
+    app[keys.SESSION_OPEN_LISTENERS] = []
     app[keys.ANONYMOUS_THROTTLE] = AnonymousThrottle()
     # creating the engine does no I/O; connecting and migrating happen on start
     app[keys.STORE] = Store(settings.effective_database_url, data_keys(settings))

@@ -15,7 +15,7 @@ from web.store.errors import StoreError
 
 from . import keys
 from .errors import ApiError
-from .grants import participant_grant
+from .grants import participant_grant, with_node
 from .http import client_address, store_of
 from .routes import PUBLIC, Answer, Route, body_of
 from .schemas import GrantAnswer, InviteAnswer, Redeem, Resume
@@ -29,7 +29,9 @@ async def redeem(request: web.Request) -> Answer:
         found = await store_of(request).run(
             invites.redeem, body.token, address=client_address(request)
         )
-    return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
+    return await with_node(
+        request, participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
+    )
 
 
 async def resume(request: web.Request) -> Answer:
@@ -40,7 +42,9 @@ async def resume(request: web.Request) -> Answer:
         found = await store_of(request).run(
             invites.resume, body.resume, address=client_address(request)
         )
-    return participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
+    return await with_node(
+        request, participant_grant(request.config_dict[keys.CONTROL_SETTINGS], found)
+    )
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from web.store.accounts import UserInfo
 
 from . import keys
 from .errors import ApiError
-from .grants import host_grant
+from .grants import host_grant, with_node
 from .http import store_of
 from .routes import Answer, Route, body_of
 from .schemas import (
@@ -76,6 +76,10 @@ async def set_status(request: web.Request, user: UserInfo) -> Answer:
         for gate in request.config_dict[keys.LOBBY_GATES]:
             unmet.extend(await gate(_sid(request)))
     found = await store.run(sessions.transition, user, _sid(request), target, unmet=unmet)
+    if found.status in ("open", "live"):
+        # the room goes to a media node now, not on the first join
+        for opened in request.config_dict[keys.SESSION_OPEN_LISTENERS]:
+            await opened(found.id, found.room)
     if found.status == "ended":
         # the clinician's end ends the live room too: everyone is told, nobody joins again
         for listener in request.config_dict[keys.SESSION_END_LISTENERS]:
@@ -100,7 +104,9 @@ async def host(request: web.Request, user: UserInfo) -> Answer:
     found = await store_of(request).run(sessions.get_session, user, _sid(request))
     if found.status == "ended":
         raise ApiError(409, "session_ended", "this session has ended")
-    return host_grant(request.config_dict[keys.CONTROL_SETTINGS], user, found)
+    return await with_node(
+        request, host_grant(request.config_dict[keys.CONTROL_SETTINGS], user, found)
+    )
 
 
 async def list_invites(request: web.Request, user: UserInfo) -> Answer:

@@ -20,6 +20,13 @@ CONTROL_SETTINGS = web.AppKey("control_settings", Settings)
 # room ends too; the room wiring appends to it
 SessionEndListener = Callable[[str], Awaitable[None]]
 SESSION_END_LISTENERS = web.AppKey("control_session_end_listeners", list[SessionEndListener])
+# told when a session's lobby opens (session id, room id), so that its room is placed on a
+# media node at once; the cluster wiring appends to it
+SessionOpenListener = Callable[[str, str], Awaitable[None]]
+SESSION_OPEN_LISTENERS = web.AppKey("control_session_open_listeners", list[SessionOpenListener])
+# among several nodes: the node (id, base URL) that runs a session's room (session id, room id)
+RoomPlacer = Callable[[str, str], Awaitable[tuple[str, str]]]
+ROOM_PLACER: web.AppKey[RoomPlacer] = web.AppKey("control_room_placer")
 # checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
 LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])
 

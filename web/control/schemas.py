@@ -235,6 +235,10 @@ class GrantAnswer(ReplyModel):
     session_status: str
     # the reconnect secret: once, at redemption
     resume: str | None
+    # the node that runs the room, among several (its base URL: pages and sockets go there);
+    # None when the service runs as one node, or placement must wait a moment
+    node_id: str | None
+    node_url: str | None
 
 
 class InviteOut(ReplyModel):

@@ -22,11 +22,11 @@ from web.control import keys as control_keys
 from web.session_control import SessionController
 from web.store import Tx, live_state, sessions
 from web.store.errors import StoreError, StoreUnavailable
-from web.store.live_state import StoredRoom
+from web.store.live_state import StaleToken, StoredRoom
 from web.store.sessions import SessionInfo
 
 from .errors import ServiceUnavailable
-from .keys import WRITER
+from .keys import ROOM_TOKENS, WRITER
 from .persistence import RoomPersistence
 from .recorder import QueuedRecorder
 
@@ -48,14 +48,34 @@ def node_id(app: web.Application) -> str:
     return app[control_keys.CONTROL_SETTINGS].node_id or "local"
 
 
-def _open(tx: Tx, room_id: str, session_id: str, node: str, now: float) -> _Opened | SessionInfo:
+def _open(tx: Tx, room_id: str, session_id: str, node: str, now: float,
+          token: int | None) -> _Opened | SessionInfo:
     info = sessions.find_session(tx, session_id)
     if info.status not in OPEN_STATUSES:
         return info
     rules = GroupRules.from_dict(dict(sessions.group_of(tx, session_id).rules))
     fresh = SessionRecord(rules, info.starts_at.timestamp(), False, False, False)
-    epoch, prior = live_state.claim_room(tx, room_id, session_id, node, fresh=fresh, now=now)
+    epoch, prior = live_state.claim_room(tx, room_id, session_id, node, fresh=fresh, now=now,
+                                         token=token)
     return _Opened(info, rules, epoch, prior)
+
+
+async def _claim(app: web.Application, room_id: str, session_id: str,
+                 now: float) -> _Opened | SessionInfo:
+    """Take the room over in the store, under the placement's fencing token when there is
+    one (a token the store has already seen is raised once above it, then tried again)."""
+    store = app[control_keys.STORE]
+    tokens = app.get(ROOM_TOKENS)
+    if tokens is None:
+        return await store.run(_open, room_id, session_id, node_id(app), now, None)
+    stored = await store.run(live_state.epoch_of, room_id)
+    for _ in range(2):
+        token = await tokens.token_for(room_id, session_id, stored)
+        try:
+            return await store.run(_open, room_id, session_id, node_id(app), now, token)
+        except StaleToken as exc:
+            stored = exc.stored_epoch
+    raise ServiceUnavailable("this room is being moved: try again in a moment")
 
 
 async def session_controller(
@@ -67,7 +87,7 @@ async def session_controller(
     # the room's clock is the rules' clock: grace, restarts and kept times all use it
     now = room.clock()
     try:
-        opened = await store.run(_open, room.id, session_id, node_id(app), now)
+        opened = await _claim(app, room.id, session_id, now)
     except StoreUnavailable as exc:
         raise ServiceUnavailable(
             "the service cannot reach its records just now: try again in a moment"

@@ -149,6 +149,12 @@ class DurableWriter:
         del self._attached[source.room_id]
         self._wake.set()
 
+    def detach(self, room_id: str) -> None:
+        """Another node runs this room now: write nothing more of it from here."""
+        self._attached.pop(room_id, None)
+        self._dirty.pop(room_id, None)
+        self._closing.pop(room_id, None)
+
     def grant_used(self, jti: str, room_id: str, participant_id: str, expires_at: float) -> None:
         """A grant was used to join: keep it refused after a restart too."""
         self._grants[jti] = (room_id, participant_id, expires_at)

@@ -183,6 +183,15 @@ class ServiceRestarting(_Out):
     retry_after_ms: int
 
 
+class Redirect(_Out):
+    """Another server runs this session: connect there (same grant, same reconnect token)."""
+
+    type: Literal["redirect"]
+    # the signaling socket URL of the server that runs the room
+    url: str
+    message: str | None = None
+
+
 class Ok(_Out):
     type: Literal["ok"]
     command: str
@@ -216,7 +225,7 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Ok | Pong | Error,
+    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Redirect | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sfu.errors import GrantError, SfuError
-from sfu.grants import verify_grant
+from sfu.grants import Grant, verify_grant
 from sfu.participant import Participant
 from sfu.registry import RoomRegistry
 from sfu.room import Room
@@ -44,6 +44,10 @@ from .messages import (
 )
 
 logger = logging.getLogger(__name__)
+
+# where a join belongs when several servers share the rooms: None (here) or the socket URL of
+# the server that runs the grant's room
+Router = Callable[[Grant], Awaitable[str | None]]
 
 MAX_MESSAGE_BYTES = 64 * 1024
 JOIN_TIMEOUT_S = 10.0
@@ -85,10 +89,12 @@ class SignalingSession:
         grant_secret: str,
         *,
         strict: bool = False,
+        router: Router | None = None,
     ) -> None:
         self.ws = ws
         self.registry = registry
         self.grant_secret = grant_secret
+        self.router = router
         # strict: an outgoing message that breaks the protocol raises (tests)
         self.strict = strict
         self.room: Room | None = None
@@ -268,6 +274,20 @@ class SignalingSession:
         if version != PROTOCOL_VERSION:
             raise GrantError(f"protocol version {PROTOCOL_VERSION} required", code="bad_version")
         grant = verify_grant(msg.grant, self.grant_secret, room=msg.room)
+        if self.router is not None:
+            # before the grant is claimed: the room's own server claims it
+            try:
+                elsewhere = await self.router(grant)
+            except SfuError as exc:
+                OPS.join_refused("signaling", exc.code)
+                self.error(exc.code, exc.message, msg.id)
+                await self._close(WSCloseCode.TRY_AGAIN_LATER, exc.code)
+                return
+            if elsewhere is not None:
+                self.send({"type": "redirect", "url": elsewhere,
+                           "message": "This session runs on another server."})
+                await self._close(WSCloseCode.OK, "redirect")
+                return
         resumed = self.registry.claim_grant(grant, msg.resume)
         try:
             room = await self.registry.room_for(grant)
@@ -298,8 +318,10 @@ def websocket_handler(
     secret_getter: Callable[[web.Application], str],
     *,
     strict: bool = False,
+    router_key: web.AppKey[Router] | None = None,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Build the `/rtc` handler bound to the app's registry and grant secret."""
+    """Build the `/rtc` handler bound to the app's registry and grant secret (and, among
+    several servers, the app's router)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -311,6 +333,7 @@ def websocket_handler(
             request.app[registry_key],
             secret_getter(request.app),
             strict=strict,
+            router=request.app.get(router_key) if router_key is not None else None,
         )
         await session.run()
         return ws

@@ -17,6 +17,8 @@ const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
+// a socket sent on to the server that runs the session, at most this often in a row
+const MAX_REDIRECTS = 3;
 const TILE_MESSAGES = 3;
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
@@ -32,6 +34,8 @@ const state = {
   devices: { audio: null, video: null },
   // low data: others' video switched off; link figures from getStats (self, and per member)
   incomingVideo: true, link: { self: null, members: {} }, midOwner: {},
+  // the socket URL of the server that runs the session, when this page's server sent us on
+  redirect: null,
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -552,6 +556,11 @@ function wire(sig) {
     if (!joined) state.joinError = msg.code;
     if (!msg.ref) setStatus("There was a problem with the connection.");
   });
+  sig.on("redirect", (msg) => {
+    // another server runs this session: the same grant and token go there at once
+    const url = String(msg.url || "");
+    if (/^wss?:\/\//.test(url)) state.redirect = url;
+  });
   sig.on("service_restarting", (msg) => {
     // the server is stopping to start again: we come back by ourselves, in the same place
     state.restarting = true;
@@ -568,8 +577,20 @@ function wire(sig) {
 let reconnectStarted = 0;
 let refusals = 0;
 
+let redirects = 0;
+
 async function onClose(sig, ev) {
   if (state.leaving || sig !== state.signaling) return;
+  if (state.redirect && redirects < MAX_REDIRECTS) {
+    const target = state.redirect;
+    state.redirect = null;
+    redirects += 1;
+    teardown();
+    connect(target).catch((e) => (e instanceof Retry ? reconnect()
+      : fail(e.message || "Could not reach the server.")));
+    return;
+  }
+  state.redirect = null;
   const code = state.joinError || ev.reason;
   state.joinError = null;
   if (code === "service_unavailable" || ev.code === 1013) {
@@ -659,11 +680,13 @@ function reconnect() {
   }, backoffMs(attempts));
 }
 
-async function connect() {
+async function connect(target) {
   let grant = readGrant();
   if (!grant) grant = await freshGrant();
   if (!grant) { fail("This page needs a personal join link."); return; }
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc`;
+  // this page's own server, unless it sent us on to the server that runs the session (after a
+  // drop we ask this page's server again: the session may have moved)
+  const url = target || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/rtc`;
   const sig = new Signaling(url);
   state.signaling = sig;
   wire(sig);
@@ -672,7 +695,7 @@ async function connect() {
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
   sig.send(join);
-  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; });
+  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; redirects = 0; });
 }
 
 function finish(text) {

@@ -30,6 +30,14 @@ class Fenced(StoreError):
     code = "room_fenced"
 
 
+class StaleToken(Fenced):
+    """A fencing token given to take a room over is not above the one the store holds."""
+
+    def __init__(self, message: str, *, stored_epoch: int) -> None:
+        super().__init__(message)
+        self.stored_epoch = stored_epoch
+
+
 @dataclass(frozen=True)
 class RoomSnapshot:
     """One room's live state as the owner holds it right now."""
@@ -128,25 +136,32 @@ def load_room(tx: Tx, room_id: str) -> StoredRoom | None:
 
 
 def claim_room(
-    tx: Tx, room_id: str, session_id: str, node_id: str, *, fresh: SessionRecord, now: float
+    tx: Tx, room_id: str, session_id: str, node_id: str, *, fresh: SessionRecord, now: float,
+    token: int | None = None,
 ) -> tuple[int, StoredRoom | None]:
     """Take a room over: this node runs it under a new epoch.
 
+    One node raises the epoch itself; among several, `token` is the fencing token the
+    placement granted, and it must be above the stored epoch (else `StaleToken`), so the
+    store refuses a takeover by an owner the placement has already moved on from.
     Returns the epoch to write under and what was stored before (None for a new room).
     """
     row = tx.db.get(LiveRoom, room_id, with_for_update=True)
     if row is None:
         tx.db.add(
             LiveRoom(
-                room_id=room_id, session_id=session_id, node_id=node_id, epoch=1, running=True,
+                room_id=room_id, session_id=session_id, node_id=node_id, epoch=token or 1,
+                running=True,
                 rules=fresh.rules_dict(), starts_at_s=fresh.starts_at, locked=fresh.locked,
                 paused=fresh.paused, ended=fresh.ended, alive_at_s=now,
             )
         )
         tx.db.flush()
-        return 1, None
+        return token or 1, None
+    if token is not None and token <= row.epoch:
+        raise StaleToken(f"token {token} is not above epoch {row.epoch}", stored_epoch=row.epoch)
     prior = _stored(tx, row)
-    row.epoch += 1
+    row.epoch = token if token is not None else row.epoch + 1
     row.node_id = node_id
     row.running = True
     row.alive_at_s = now
@@ -234,14 +249,23 @@ def record_grants(tx: Tx, grants: Iterable[tuple[str, str, str, float]]) -> None
             tx.db.add(UsedGrant(jti=jti, room_id=room, participant_id=pid, expires_at_s=exp))
 
 
-def used_grants(tx: Tx, *, now: float) -> dict[str, tuple[float, str]]:
-    """Grants used and not yet expired: jti -> (expires at, participant id)."""
-    rows = tx.db.execute(
-        select(UsedGrant.jti, UsedGrant.expires_at_s, UsedGrant.participant_id).where(
-            UsedGrant.expires_at_s >= now
-        )
+def used_grants(
+    tx: Tx, *, now: float, room_id: str | None = None
+) -> dict[str, tuple[float, str]]:
+    """Grants used and not yet expired (of one room, or all): jti -> (expires at, participant
+    id)."""
+    query = select(UsedGrant.jti, UsedGrant.expires_at_s, UsedGrant.participant_id).where(
+        UsedGrant.expires_at_s >= now
     )
-    return {jti: (exp, pid) for jti, exp, pid in rows}
+    if room_id is not None:
+        query = query.where(UsedGrant.room_id == room_id)
+    return {jti: (exp, pid) for jti, exp, pid in tx.db.execute(query)}
+
+
+def epoch_of(tx: Tx, room_id: str) -> int:
+    """The epoch a room is run under (0: never run)."""
+    row = tx.db.get(LiveRoom, room_id)
+    return row.epoch if row is not None else 0
 
 
 def prune_grants(tx: Tx, *, now: float) -> int:

@@ -317,3 +317,13 @@ def group_of(tx: Tx, session_id: str) -> Group:
     group = tx.db.get(Group, get_row(tx, session_id).group_id)
     assert group is not None  # foreign key
     return group
+
+
+def expected_size(tx: Tx, session_id: str) -> tuple[int, dict[str, Any]]:
+    """How many may take part in a session (its group's active members and one clinician)
+    and the group's rules: what placing its room needs to know."""
+    group = group_of(tx, session_id)
+    members = tx.db.scalars(
+        select(Member.id).where(Member.group_id == group.id, Member.active.is_(True))
+    ).all()
+    return len(members) + 1, dict(group.rules)

@@ -1,0 +1,95 @@
+"""Redis away for 10 s under two nodes (real processes, real PostgreSQL): the session that is
+running goes on untouched, a session that needs placing is asked to try again in a moment,
+and the service is whole again by itself when Redis is back (empty, as after a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.cluster import Cluster, RedisProcess, api_post, node_of
+from tests.support.live import Member, agree, host_link, join_refusal, member_of, wait_for
+from tests.support.servers import PostgresServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+OUTAGE_S = 10.0
+
+
+def _ok(reply: dict[str, Any]) -> dict[str, Any]:
+    assert reply["type"] == "ok", reply
+    return reply
+
+
+async def test_a_redis_outage_leaves_live_rooms_alone_and_heals(
+    tmp_path: Any, postgres_server: PostgresServer,
+) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    redis.start()
+    cluster = Cluster(tmp_path, database_url=postgres_server.create_database(),
+                      redis_url=redis.url, count=2)
+    people: list[Member] = []
+    try:
+        await cluster.start()
+        s1, _ = cluster.session("n2", "dr.hale")
+        host = Member("host", host_link(s1, cluster.nodes["n2"]), s1.clinician.participant_id)
+        await host.connect()
+        robin, wren = await member_of(s1, "Robin"), await member_of(s1, "Wren")
+        people = [host, robin, wren]
+        for m in (robin, wren):
+            await agree(m)
+        _ok(await host.command("admit", "a1", target=robin.participant_id))
+        owner = node_of(host, cluster)
+        before = cluster.placements()[s1.session_id]
+        s2, _ = cluster.session("n2", "dr.moss")
+        late_link = host_link(s2, cluster.nodes["n2"])
+
+        redis.stop()
+        down = time.monotonic()
+        # the running session goes on: the host decides, the members hear it
+        _ok(await host.command("admit", "o1", target=wren.participant_id))
+        await wait_for(lambda: wren.last("admitted"), 10, "Wren admitted during the outage")
+        _ok(await host.command("mute_all", "o2"))
+        # a session nobody runs yet cannot be placed: a typed "try again in a moment"
+        assert await join_refusal(late_link) == "service_unavailable"
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down)))
+        redis.start()
+
+        # healed by itself: both nodes beat again; the room is still where it was, same token
+        await wait_for(lambda: set(cluster.live_nodes()) == {"n1", "n2"}, 15,
+                       "both nodes in the directory again", step_s=0.5)
+        after = await wait_for(lambda: cluster.placements().get(s1.session_id), 15,
+                               "the running room placed again by its owner", step_s=0.5)
+        assert (after["node_id"], after["token"]) == (owner, before["token"])
+        # and a new session is placed now
+        late = Member("late host", late_link, s2.clinician.participant_id)
+        people.append(late)
+        await late.come_back(15)
+        assert s2.session_id in cluster.placements()
+        # nobody of the running session noticed anything
+        for m in (host, robin, wren):
+            assert m.bot is not None and not m.bot.closed.is_set(), m.name
+            assert len(m.history) == 1, m.name
+            since_joined = [x.get("type") for x in m.bot.messages]
+            since_joined = since_joined[since_joined.index("joined"):]
+            assert not {"participant_left", "service_restarting", "redirect"} & set(
+                since_joined), m.name
+        _ok(await host.command("lock", "o3"))
+
+        # the clinician ends the session through the API of the node that does not run it:
+        # the end reaches the room's node over pub/sub, and everyone there is told
+        other = next(n for n in cluster.nodes if n != owner)
+        status, body = await api_post(cluster.nodes[other].base_url,
+                                      f"/sessions/{s1.session_id}/status", {"status": "ended"},
+                                      s1.clinician.username, s1.password)
+        assert status == 200 and body["session"]["status"] == "ended", body
+        for m in (host, robin, wren):
+            await wait_for(lambda m=m: m.last("ended"), 10, f"{m.name} told of the end")
+    finally:
+        for m in people:
+            await m.close()
+        cluster.stop()
+        redis.stop()

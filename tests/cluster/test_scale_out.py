@@ -1,0 +1,159 @@
+"""Three `confide serve` nodes as one service (real PostgreSQL, real Redis, real processes,
+bots for members): rooms are spread by headroom, joins reach the room's node through any
+node, a node killed with SIGKILL costs its group a few seconds and nobody else anything, and
+a drained node hands its rooms over and stops."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.cluster import Cluster, admin_get, node_of
+from tests.support.live import Member, agree, host_link, member_of, redeem, wait_for
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.session import OpenSession
+from web.store import accounts
+
+logger = logging.getLogger(__name__)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+PASSWORD = "a long enough password"
+# the promise: a dead node's members are back on the new node within this long
+FAILOVER_S = 15.0
+
+
+def _ok(reply: dict[str, Any]) -> dict[str, Any]:
+    assert reply["type"] == "ok", reply
+    return reply
+
+
+class Group:
+    """One session on the service: its host, an admitted member and one waiting."""
+
+    def __init__(self, s: OpenSession, host: Member, admitted: Member, waiting: Member) -> None:
+        self.s = s
+        self.host = host
+        self.admitted = admitted
+        self.waiting = waiting
+
+    @property
+    def people(self) -> list[Member]:
+        return [self.host, self.admitted, self.waiting]
+
+    async def close(self) -> None:
+        for m in self.people:
+            await m.close()
+
+
+async def _group(cluster: Cluster, username: str) -> Group:
+    s, _store = cluster.session("n3", username)
+    host = Member("host", host_link(s, cluster.nodes["n3"]), s.clinician.participant_id)
+    await host.connect()
+    robin, wren = await member_of(s, "Robin"), await member_of(s, "Wren")
+    await agree(robin)
+    await agree(wren)
+    _ok(await host.command("admit", "a1", target=robin.participant_id))
+    await wait_for(lambda: robin.last("admitted"), 10, "Robin admitted")
+    return Group(s, host, robin, wren)
+
+
+async def _back_in_place(g: Group, started: float) -> float:
+    """Everyone of the group comes back as the page does; returns the last one's time."""
+    for m in g.people:
+        bot = m.bot
+        assert bot is not None
+        await wait_for(bot.closed.is_set, FAILOVER_S, f"{m.name}'s socket closed")
+    back = [await m.come_back(FAILOVER_S + 15) for m in g.people]
+    # the same state: Robin admitted, Wren still waiting, the host in the room and in control
+    assert (g.admitted.last("joined") or {})["participant"]["state"] == "admitted"
+    assert (g.waiting.last("joined") or {})["participant"]["state"] == "lobby"
+    ss = await wait_for(lambda: g.waiting.last("self_state"), 10, "Wren's state")
+    assert ss["lobby_state"] == "waiting"
+    assert (g.host.last("joined") or {})["participant"]["state"] == "admitted"
+    return max(back) - started
+
+
+def _undisturbed(g: Group, marks: dict[str, int]) -> None:
+    """Nobody of another group noticed: same sockets, no departure, no move."""
+    for m in g.people:
+        assert m.bot is not None and not m.bot.closed.is_set(), m.name
+        since = m.bot.messages[marks[m.name]:]
+        noticed = [x["type"] for x in since if x.get("type") in (
+            "participant_left", "service_restarting", "redirect", "joined", "sent_to_lobby")]
+        assert not noticed, (m.name, noticed)
+
+
+async def test_three_nodes_place_fail_over_and_drain(
+    tmp_path: Any, postgres_server: PostgresServer, redis_server: RedisServer,
+) -> None:
+    cluster = Cluster(tmp_path, database_url=postgres_server.create_database(),
+                      redis_url=redis_server.url)
+    groups: list[Group] = []
+    try:
+        await cluster.start()
+        assert set(cluster.live_nodes()) == {"n1", "n2", "n3"}
+        # three sessions, every link on n3: each room goes to the node with most headroom
+        for username in ("dr.hale", "dr.moss", "dr.reid"):
+            groups.append(await _group(cluster, username))
+        placed = cluster.placements()
+        owners = {g.s.session_id: placed[g.s.session_id]["node_id"] for g in groups}
+        assert sorted(owners.values()) == ["n1", "n2", "n3"], owners
+        for g in groups:
+            for m in g.people:
+                # joined through n3, running on the room's own node
+                assert node_of(m, cluster) == owners[g.s.session_id], (m.name, owners)
+        # a grant answer names the room's node
+        kit = await redeem(groups[0].s, "Kit")
+        assert kit["node_id"] == owners[groups[0].s.session_id]
+        assert kit["node_url"] == cluster.nodes[kit["node_id"]].base_url
+        # the administrators' view: every node, its load and its rooms
+        groups[0].s.store.call(accounts.create_user, username="ops", role="admin",
+                               password=PASSWORD)
+        status, body = await admin_get(cluster.nodes["n2"].base_url, "/nodes", "ops", PASSWORD)
+        assert status == 200 and body["clustered"] is True, body
+        listed = {n["node"]["node_id"]: [r["room_id"] for r in n["rooms"]] for n in body["nodes"]}
+        assert listed == {owner: [sid] for sid, owner in owners.items()}, listed
+
+        # --- failover: SIGKILL the node running the first group
+        first, others = groups[0], groups[1:]
+        victim = owners[first.s.session_id]
+        assert victim != "n3"
+        marks = {f"{i}:{m.name}": len(m.bot.messages) for i, g in enumerate(others)  # type: ignore[union-attr]
+                 for m in g.people}
+        killed = time.monotonic()
+        cluster.nodes[victim].kill(signal.SIGKILL)
+        took = await _back_in_place(first, killed)
+        logger.warning("failover: the killed node's group was back in %.2f s", took)
+        assert took <= FAILOVER_S, took
+        moved_to = cluster.placements()[first.s.session_id]["node_id"]
+        assert moved_to != victim and all(node_of(m, cluster) == moved_to for m in first.people)
+        # the host is in control on the new node
+        _ok(await first.host.command("admit", "f1", target=first.waiting.participant_id))
+        await wait_for(lambda: first.waiting.last("admitted"), 10, "Wren admitted after move")
+        for i, g in enumerate(others):
+            _undisturbed(g, {m.name: marks[f"{i}:{m.name}"] for m in g.people})
+
+        # --- drain: the second group's node hands its rooms over and stops
+        second = groups[1]
+        draining = owners[second.s.session_id]
+        code, out = cluster.nodes_cli("drain", draining)
+        assert code == 0, out
+        drained = time.monotonic()
+        took = await _back_in_place(second, drained)
+        logger.warning("drain: the drained node's group was back in %.2f s", took)
+        proc = cluster.nodes[draining].proc
+        assert proc is not None and proc.wait(20) == 0
+        assert set(cluster.live_nodes()) == {"n3"}
+        assert {r["node_id"] for r in cluster.placements().values()} == {"n3"}
+        # drained members were told where to go, in a typed message
+        assert any(x.get("type") == "redirect" for b in second.admitted.history[:-1]
+                   for x in b.messages)
+    finally:
+        for g in groups:
+            await g.close()
+        cluster.stop()
