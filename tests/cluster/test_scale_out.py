@@ -5,6 +5,7 @@ a drained node hands its rooms over and stops."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import time
@@ -96,11 +97,11 @@ async def test_three_nodes_place_fail_over_and_drain(
     groups: list[Group] = []
     try:
         await cluster.start()
-        assert set(cluster.live_nodes()) == {"n1", "n2", "n3"}
+        assert set(await cluster.live_nodes()) == {"n1", "n2", "n3"}
         # three sessions, every link on n3: each room goes to the node with most headroom
         for username in ("dr.hale", "dr.moss", "dr.reid"):
             groups.append(await _group(cluster, username))
-        placed = cluster.placements()
+        placed = await cluster.placements()
         owners = {g.s.session_id: placed[g.s.session_id]["node_id"] for g in groups}
         assert sorted(owners.values()) == ["n1", "n2", "n3"], owners
         for g in groups:
@@ -130,7 +131,7 @@ async def test_three_nodes_place_fail_over_and_drain(
         took = await _back_in_place(first, killed)
         logger.warning("failover: the killed node's group was back in %.2f s", took)
         assert took <= FAILOVER_S, took
-        moved_to = cluster.placements()[first.s.session_id]["node_id"]
+        moved_to = (await cluster.placements())[first.s.session_id]["node_id"]
         assert moved_to != victim and all(node_of(m, cluster) == moved_to for m in first.people)
         # the host is in control on the new node
         _ok(await first.host.command("admit", "f1", target=first.waiting.participant_id))
@@ -141,15 +142,15 @@ async def test_three_nodes_place_fail_over_and_drain(
         # --- drain: the second group's node hands its rooms over and stops
         second = groups[1]
         draining = owners[second.s.session_id]
-        code, out = cluster.nodes_cli("drain", draining)
+        code, out = await cluster.nodes_cli("drain", draining)
         assert code == 0, out
         drained = time.monotonic()
         took = await _back_in_place(second, drained)
         logger.warning("drain: the drained node's group was back in %.2f s", took)
         proc = cluster.nodes[draining].proc
-        assert proc is not None and proc.wait(20) == 0
-        assert set(cluster.live_nodes()) == {"n3"}
-        assert {r["node_id"] for r in cluster.placements().values()} == {"n3"}
+        assert proc is not None and await asyncio.to_thread(proc.wait, 20) == 0
+        assert set(await cluster.live_nodes()) == {"n3"}
+        assert {r["node_id"] for r in (await cluster.placements()).values()} == {"n3"}
         # drained members were told where to go, in a typed message
         assert any(x.get("type") == "redirect" for b in second.admitted.history[:-1]
                    for x in b.messages)

@@ -41,7 +41,7 @@ async def test_a_page_on_another_node_is_sent_to_the_rooms_node(
         # the host (a bot) opens the room: it is placed on n1 (equal headroom, smaller id)
         host = Member("host", host_link(s, cluster.nodes["n2"]), s.clinician.participant_id)
         await host.connect()
-        assert cluster.placements()[s.session_id]["node_id"] == "n1"
+        assert (await cluster.placements())[s.session_id]["node_id"] == "n1"
         robin_id = s.participant_ids["Robin"]
         async with chromium(video) as browser:
             page = await (await browser.new_context()).new_page()

@@ -3,6 +3,7 @@ Redis, each node with its own port, data dir, node id and public URL (the secret
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -79,23 +80,32 @@ class Cluster:
         app = {control_keys.STORE: store, control_keys.CONTROL_SETTINGS: server.settings}
         return open_session(app, server.base_url, username=username), store
 
-    def nodes_cli(self, *args: str) -> tuple[int, str]:
-        """`confide nodes …` against this service's Redis."""
-        done = subprocess.run(
-            [sys.executable, "-m", "web.cli", "nodes", *args],
+    async def nodes_cli(self, *args: str) -> tuple[int, str]:
+        """`confide nodes …` against this service's Redis. Awaited, never run blocking: the
+        command takes seconds to start on a busy machine, and meanwhile the test's own
+        sockets must keep answering the servers' pings, or the servers drop them."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "web.cli", "nodes", *args,
             env={**os.environ, "CONFIDE_REDIS_URL": self.redis_url},
-            capture_output=True, text=True, timeout=30,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
-        return done.returncode, done.stdout + done.stderr
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        assert proc.returncode is not None
+        return proc.returncode, out.decode() + err.decode()
 
-    def placements(self) -> dict[str, dict[str, Any]]:
+    async def placements(self) -> dict[str, dict[str, Any]]:
         """room id -> its owner record, as `confide nodes --json` shows it."""
-        code, out = self.nodes_cli("--json")
+        code, out = await self.nodes_cli("--json")
         assert code == 0, out
         return {r["room_id"]: r for r in json.loads(out)["rooms"]}
 
-    def live_nodes(self) -> dict[str, dict[str, Any]]:
-        code, out = self.nodes_cli("--json")
+    async def live_nodes(self) -> dict[str, dict[str, Any]]:
+        code, out = await self.nodes_cli("--json")
         assert code == 0, out
         return {n["node_id"]: n for n in json.loads(out)["nodes"]}
 

@@ -186,8 +186,10 @@ class ClusterNode:
     async def place(self, room_id: str, session_id: str) -> NodeInfo:
         """The node that runs (or is to run) a room: its owner while that is alive, else the
         live node with most headroom."""
-        nodes = await self.directory.live_nodes()
+        # the owner first, the live nodes after: an owner that has just said again what it
+        # runs (Redis back empty) beat before it did, so a fresher list of nodes holds it
         current = await self.placement.owner(room_id)
+        nodes = await self.directory.live_nodes()
         if current is not None and current.node_id in nodes:
             return nodes[current.node_id]
         best = await self.placement.best_node(nodes)
@@ -265,8 +267,12 @@ class ClusterNode:
         """Place again the rooms of nodes that stopped beating; open those placed here."""
         if self.draining:
             return
+        # the rooms first, the live nodes after: a node puts its rooms back (Redis back
+        # empty) only after its heartbeat, so with the nodes read last a room can never look
+        # orphaned for want of a heartbeat written a moment after the list was read
+        records = await self.placement.rooms()
         nodes = await self.directory.live_nodes()
-        for record in await self.placement.rooms():
+        for record in records:
             if record.node_id in nodes:
                 continue
             best = await self.placement.best_node(nodes)
