@@ -92,6 +92,11 @@ class RtpWriter:
         self._send_rtp = aiortc_compat.rtp_sender(transceiver.sender)
 
     @property
+    def ssrc(self) -> int:
+        """The media SSRC this slot sends with (0 until bound)."""
+        return self._ssrc
+
+    @property
     def started(self) -> bool:
         return self._send_rtp is not None
 
