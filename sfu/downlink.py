@@ -87,7 +87,7 @@ class DownlinkEstimator:
         self._octets.pop(ssrc, None)
 
     def _expire(self, now: float) -> None:
-        while self._samples and self._samples[0][0] < now - self.window_s:
+        while self._samples and self._samples[0][0] <= now - self.window_s:
             self._samples.popleft()
 
     def estimate(self, now: float) -> Estimate:
