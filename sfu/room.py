@@ -34,6 +34,7 @@ from .participant import (
 )
 from .privacy_alerts import FallbackAlert, FallbackAlerts
 from .publication import Publication, TransformFactory, pass_through_factory
+from .stats import MEDIA
 from .vp8 import MAX_PICTURE_PIXELS
 from .workers import MediaWorkers
 
@@ -687,6 +688,8 @@ class Room:
         if subscriber.closed or self.closed:
             return
         changed = incoming_video.set_link_weak(subscriber, paused, self._open_pubs())
+        if paused:
+            MEDIA.switched_to_audio_first()
         logger.info(
             "room %s: participant %s downlink %s: %.0f kbps delivered of %.0f sent "
             "(%.0f%% lost); others' video %s (%d streams)",
