@@ -68,12 +68,15 @@ class DownlinkEstimator:
         self._octets: dict[int, int] = {}
         self._remb: tuple[float, int] | None = None
 
-    def on_report(self, now: float, ssrc: int, octets_sent: int, fraction_lost: float) -> None:
+    def on_report(self, now: float, ssrc: int, octets_sent: int, fraction_lost: float,
+                  *, meaningful: bool = True) -> None:
         """A receiver report about stream `ssrc`: it lost `fraction_lost` (0..1) of what was
-        sent since its last report; `octets_sent` is what the server has sent on it so far."""
+        sent since its last report; `octets_sent` is what the server has sent on it so far.
+        A report that is not `meaningful` (its interval spans a leap in the numbering, which
+        the receiver counts as loss) only starts the next interval."""
         before = self._octets.get(ssrc)
         self._octets[ssrc] = octets_sent
-        if before is None or octets_sent < before:
+        if before is None or octets_sent < before or not meaningful:
             return  # the first report of a stream (or a restarted count) has no interval
         sent = octets_sent - before
         lost = min(1.0, max(0.0, fraction_lost))

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# a report reaches the server this long after the receiver made it, at most (loopback to a
+# slow home link): a leap in the numbering this soon before the previous report may still
+# fall in the next report's interval
+REPORT_DELAY_S = 0.5
+
 # (pause others' video?, the estimate that decided it)
 OnChange = Callable[[bool, Estimate], None]
 
@@ -34,6 +39,8 @@ class DownlinkWatch:
         self.guard = WeakLinkGuard(self.policy)
         self._on_change = on_change
         self._clock = clock
+        # when the previous report about each stream arrived
+        self._reported_at: dict[int, float] = {}
         self.closed = False
 
     @property
@@ -64,7 +71,12 @@ class DownlinkWatch:
         for ssrc, lost in aiortc_compat.loss_reports(packet):
             # the same report reaches every slot it covers: each counts its own stream
             if ssrc == track.writer.ssrc:
-                self.estimator.on_report(now, ssrc, track.writer.octets_sent, lost)
+                previous = self._reported_at.get(ssrc, -1e9)
+                self._reported_at[ssrc] = now
+                # the subscriber counts the numbers a slot leaps over as lost (RtpWriter.leap)
+                meaningful = track.writer.leaped_at < previous - REPORT_DELAY_S
+                self.estimator.on_report(now, ssrc, track.writer.octets_sent, lost,
+                                         meaningful=meaningful)
                 reported = True
         if not reported and remb is None:
             return

@@ -70,6 +70,9 @@ class RtpWriter:
         self._last_pid: int | None = None
         self._last_sent_seq: int | None = None
         self._leap = False
+        # when (monotonic) a stream last began after a leap: the subscriber counts the
+        # numbers skipped as lost, so its next report's loss says nothing of its link
+        self.leaped_at = -1e9
         self._history: list[Outgoing | None] = [None] * HISTORY_PACKETS
         self._rtx_seq = random.randrange(1 << 15)
         self.packets_sent = 0
@@ -158,6 +161,8 @@ class RtpWriter:
         return seq, timestamp, packet.marker, payload
 
     def _remap(self, packet: MediaPacket, now: float) -> None:
+        if self._leap:
+            self.leaped_at = now
         self._leap = False
         self._stream = packet.stream
         self._start_seq = packet.seq

@@ -30,6 +30,9 @@ def test_the_estimate_is_what_was_sent_less_what_was_lost() -> None:
     est.on_report(t, 3333, 10_000, 0.0)
     est.on_report(t, VIDEO, 0, 0.0)
     assert est.estimate(t).sent_bps == e.sent_bps
+    # a report across a leap in the numbering (counted as lost by the receiver) is left out
+    est.on_report(t, VIDEO, 10**6, 0.9, meaningful=False)
+    assert est.estimate(t).loss == e.loss
     # old reports leave the window
     assert est.estimate(t + 10).sent_bps == 0
     est.on_remb(t, 250_000)
