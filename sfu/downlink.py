@@ -26,6 +26,9 @@ import collections
 import enum
 from dataclasses import dataclass
 
+# a stream that carried less than this in the window says too little about the link's loss
+MIN_STREAM_BYTES = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class DownlinkPolicy:
@@ -52,6 +55,7 @@ class DownlinkPolicy:
 class Estimate:
     sent_bps: float
     delivered_bps: float
+    # the share the link itself lost (see DownlinkEstimator.estimate)
     loss: float
     # the subscriber's own receiver estimate, if it sends one
     remb_bps: int | None
@@ -62,8 +66,8 @@ class DownlinkEstimator:
 
     def __init__(self, window_s: float = 2.0) -> None:
         self.window_s = window_s
-        # (time, bytes sent, bytes delivered) per report
-        self._samples: collections.deque[tuple[float, int, float]] = collections.deque()
+        # (time, stream, bytes sent, bytes delivered) per report
+        self._samples: collections.deque[tuple[float, int, int, float]] = collections.deque()
         # per stream (SSRC): octets sent at its previous report
         self._octets: dict[int, int] = {}
         self._remb: tuple[float, int] | None = None
@@ -80,7 +84,7 @@ class DownlinkEstimator:
             return  # the first report of a stream (or a restarted count) has no interval
         sent = octets_sent - before
         lost = min(1.0, max(0.0, fraction_lost))
-        self._samples.append((now, sent, sent * (1.0 - lost)))
+        self._samples.append((now, ssrc, sent, sent * (1.0 - lost)))
         self._expire(now)
 
     def on_remb(self, now: float, bps: int) -> None:
@@ -95,9 +99,18 @@ class DownlinkEstimator:
 
     def estimate(self, now: float) -> Estimate:
         self._expire(now)
-        sent = sum(s[1] for s in self._samples)
-        delivered = sum(s[2] for s in self._samples)
-        loss = 1.0 - delivered / sent if sent else 0.0
+        sent = sum(s[2] for s in self._samples)
+        delivered = sum(s[3] for s in self._samples)
+        # the link's loss is the least any stream that carried something lost: a full link
+        # drops every stream's packets alike, while a stream that lost packets before it
+        # reached the server (its publisher's leg) shows that loss alone
+        per_stream: dict[int, list[float]] = {}
+        for _, ssrc, stream_sent, stream_delivered in self._samples:
+            totals = per_stream.setdefault(ssrc, [0.0, 0.0])
+            totals[0] += stream_sent
+            totals[1] += stream_delivered
+        losses = [1.0 - d / n for n, d in per_stream.values() if n >= MIN_STREAM_BYTES]
+        loss = min(losses) if losses else 0.0
         remb = self._remb[1] if self._remb and self._remb[0] >= now - 2 * self.window_s \
             else None
         return Estimate(sent * 8 / self.window_s, delivered * 8 / self.window_s, loss, remb)

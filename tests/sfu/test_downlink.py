@@ -30,6 +30,14 @@ def test_the_estimate_is_what_was_sent_less_what_was_lost() -> None:
     est.on_report(t, 3333, 10_000, 0.0)
     est.on_report(t, VIDEO, 0, 0.0)
     assert est.estimate(t).sent_bps == e.sent_bps
+    # a stream that lost packets before the server had them (its publisher's leg) does not
+    # make the subscriber's link lossy: the link's loss is the least any stream lost
+    upstream = DownlinkEstimator(window_s=2.0)
+    counts: dict[int, int] = {}
+    for i in range(1, 6):
+        _feed(upstream, i * 0.5, counts, {VIDEO: 500_000}, lost=0.5)
+        _feed(upstream, i * 0.5, counts, {AUDIO: 64_000}, lost=0.0)
+    assert upstream.estimate(2.5).loss == 0.0
     # a report across a leap in the numbering (counted as lost by the receiver) is left out
     est.on_report(t, VIDEO, 10**6, 0.9, meaningful=False)
     assert est.estimate(t).loss == e.loss
