@@ -7,7 +7,7 @@ import { checklistAnswers, checklistComplete, renderChecklist } from "./prejoin.
 import { Chat } from "./chat.js";
 import { Host } from "./host.js";
 import { adviceFor, devicesReachable, openDevices } from "./devices.js";
-import { GENERIC, say } from "./wording.js";
+import { GENERIC, LINK_WEAK, say } from "./wording.js";
 import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
@@ -517,6 +517,7 @@ function wire(sig) {
   });
   sig.on("self_state", onSelfState);
   sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
+  sig.on("link_weak", (msg) => showLinkWeak(msg.video === "paused"));
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
@@ -809,6 +810,16 @@ function showIncomingVideo(on) {
     : "Turn other people's video back on");
   document.body.classList.toggle("video-in-off", !on);
   notify(on ? "" : "Other people's video is off to save data. You still hear everyone.");
+}
+
+// the server paused others' video to this member alone (their sound keeps coming): the
+// tiles show no frozen picture, and the banner says why in plain words
+function showLinkWeak(paused) {
+  document.body.classList.toggle("link-weak", paused);
+  const banner = $("link-weak-banner");
+  banner.textContent = LINK_WEAK.paused;
+  banner.hidden = !paused;
+  notify(paused ? "" : LINK_WEAK.resumed);
 }
 
 $("btn-video-in").addEventListener("click", () => {
