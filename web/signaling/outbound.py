@@ -207,6 +207,14 @@ class IncomingVideo(_Out):
     ref: Ref | None = None
 
 
+class LinkWeak(_Out):
+    """The server paused others' video to this member because their connection cannot carry
+    it (their sound keeps coming), or resumed it once it could."""
+
+    type: Literal["link_weak"]
+    video: Literal["paused", "resumed"]
+
+
 class Pong(_Out):
     type: Literal["pong"]
     ts: float | int | None = None
@@ -225,7 +233,8 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Redirect | Ok | Pong | Error,
+    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Redirect | LinkWeak | Ok
+    | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)
