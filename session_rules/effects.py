@@ -13,7 +13,9 @@ from .lobby import Action, LobbyState
 
 Role = Literal["host", "member"]
 ChatTo = Literal["all", "host"]
-AlertKind = Literal["someone_came_in", "hand_raised", "waiting", "disconnected"]
+AlertKind = Literal[
+    "someone_came_in", "hand_raised", "waiting", "disconnected", "not_returned", "late_arrival",
+]
 EndReason = Literal["declined", "removed"]
 
 

@@ -549,3 +549,42 @@ def test_policy_state_and_effects_carry_no_names() -> None:
     assert len(classes) > 10
     for cls in classes:
         assert not {n for n in field_names(cls) if "name" in n}, cls
+
+
+def test_a_late_member_is_turned_away_kindly_and_the_host_is_told() -> None:
+    state = room(GroupRules(late_join_cutoff_min=10))
+    # on time (the last second before the lobby closes): in
+    assert decide_arrival(state, "on_time", role="member", now=START + 10 * 60).allowed
+    late = decide_arrival(state, "late", role="member", now=START + 10 * 60 + 1)
+    assert (late.allowed, late.reason_code) == (False, "late_join_closed")
+    assert "more than 10 minutes ago" in late.reason and "clinician has been told" in late.reason
+    assert late.effects == []
+    assert late.notices == [AlertHost("late_arrival", "late", ("h1",)),
+                            RecordIncident("late_arrival", "late")]
+    # someone already here (dropped, coming back) is not late
+    assert decide_disconnect(state, "m1", now=START).allowed
+    apply_effects(state, decide_disconnect(state, "m2", now=START).effects, now=START)
+    assert decide_arrival(state, "m2", role="member", now=START + 20 * 60).allowed
+
+
+def test_the_host_gets_a_not_returned_alert_after_the_grace() -> None:
+    from session_rules.commands import decide_not_returned
+    from session_rules.lobby import RECONNECT_GRACE_S
+
+    state = room()
+    dropped = decide_disconnect(state, "m1", now=START)
+    apply_effects(state, dropped.effects, now=START)
+    within = decide_not_returned(state, "m1", now=START + RECONNECT_GRACE_S)
+    assert (within.allowed, within.reason_code) == (False, "within_grace")
+    after = decide_not_returned(state, "m1", now=START + RECONNECT_GRACE_S + 0.1)
+    assert after.allowed and after.effects == [
+        AlertHost("not_returned", "m1", ("h1",)), RecordIncident("member_not_returned", "m1")]
+    # someone who was only waiting, a host, or a member who came back: no alert
+    apply_effects(state, decide_disconnect(state, "w1", now=START).effects, now=START)
+    assert decide_not_returned(state, "w1", now=START + 60).reason_code == "not_dropped_out"
+    apply_effects(state, decide_disconnect(state, "h1", now=START).effects, now=START)
+    assert decide_not_returned(state, "h1", now=START + 60).reason_code == "not_dropped_out"
+    state2 = room()
+    apply_effects(state2, decide_disconnect(state2, "m2", now=START).effects, now=START)
+    assert arrive(state2, "m2", now=START + 5).allowed
+    assert decide_not_returned(state2, "m2", now=START + 60).reason_code == "not_dropped_out"

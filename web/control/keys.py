@@ -20,6 +20,11 @@ CONTROL_SETTINGS = web.AppKey("control_settings", Settings)
 # room ends too; the room wiring appends to it
 SessionEndListener = Callable[[str], Awaitable[None]]
 SESSION_END_LISTENERS = web.AppKey("control_session_end_listeners", list[SessionEndListener])
+# told when something a session's hosts must hear at once happens outside the room (a risk
+# flag on a member's measures): session id, participant id, alert kind; the room wiring
+# appends to it
+HostAlertListener = Callable[[str, str, str], Awaitable[None]]
+HOST_ALERT_LISTENERS = web.AppKey("control_host_alert_listeners", list[HostAlertListener])
 # checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
 LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])
 

@@ -131,6 +131,16 @@ class ProfileChanged(_Out):
     profile: str
 
 
+class AlertDetails(ReplyModel):
+    """How to reach a member who dropped out: for their clinician only (never a real name)."""
+
+    contact: str | None
+    emergency_contact: str | None
+    # where the member said they are today, and when they said it (ISO 8601)
+    location: str | None
+    location_at: str | None
+
+
 class Alert(_Out):
     """Hosts only."""
 
@@ -140,6 +150,7 @@ class Alert(_Out):
     message: str
     # how many times it happened in this episode (privacy_fallback)
     count: int | None = None
+    details: AlertDetails | None = None
 
 
 class Prompt(_Out):
