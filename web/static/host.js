@@ -2,6 +2,7 @@
 // controls, room controls and private alerts. Every action is a command the server decides.
 
 import { fillProfileSelect } from "./profiles.js";
+import { Clinical } from "./clinical.js";
 
 const $ = (id) => document.getElementById(id);
 const ROSTER_REFRESH_MS = 5000;
@@ -56,6 +57,9 @@ export class Host {
     this.sessionId = grant ? grantSessionId(grant) : null;
     $("host-panel").hidden = false;
     this.fetchRoster();
+    // measures, risk flags, where members are today: the clinician's eyes only
+    this.clinical = new Clinical(this.sessionId, () => this.renderLobby());
+    this.clinical.refresh(true);
   }
 
   async run(name, fields = {}) {
@@ -89,6 +93,7 @@ export class Host {
   onLobby(waiting) {
     this.waiting = Array.isArray(waiting) ? waiting : [];
     if (this.waiting.some((p) => !this.realNames.has(p.id))) this.fetchRoster();
+    if (this.clinical) this.clinical.refresh();
     this.renderLobby();
   }
 
@@ -114,6 +119,7 @@ export class Host {
       const decline = button("Decline", "decline", `Decline ${p.display_name}`);
       decline.addEventListener("click", () => this.run("decline", { target: p.id }));
       li.append(name, real, where, admit, decline);
+      if (this.clinical) this.clinical.decorate(li, p.id);
       return li;
     }));
     $("lobby-empty").hidden = this.waiting.length > 0;
@@ -168,14 +174,32 @@ export class Host {
 
   onAlert(msg) {
     const entry = { kind: String(msg.kind || ""), participant_id: msg.participant_id || null,
-                    message: String(msg.message || "") };
+                    message: String(msg.message || ""), details: msg.details || null };
     this.state.alerts.push(entry);
     if (!this.enabled) return;
+    if (entry.kind === "risk_indicator" && this.clinical) this.clinical.refresh(true);
     const li = document.createElement("li");
     li.className = `alert alert-${entry.kind}`;
     li.dataset.kind = entry.kind;
     const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     li.textContent = `${time} ${entry.message}`;
+    if (entry.details) {
+      // how to reach a member who dropped out, for this clinician only
+      const d = entry.details;
+      const lines = [
+        `Location today: ${d.location || "not given"}`,
+        `Contact: ${d.contact || "none on record"}`,
+        `Emergency contact: ${d.emergency_contact || "none on record"}`,
+      ];
+      const ul = document.createElement("ul");
+      ul.className = "alert-details";
+      for (const line of lines) {
+        const item = document.createElement("li");
+        item.textContent = line;
+        ul.append(item);
+      }
+      li.append(ul);
+    }
     $("alerts").prepend(li);
     while ($("alerts").children.length > 50) $("alerts").lastElementChild.remove();
   }

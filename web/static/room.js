@@ -6,9 +6,11 @@ import { fillProfileSelect, profileLabel } from "./profiles.js";
 import { checklistAnswers, checklistComplete, renderChecklist } from "./prejoin.js";
 import { Chat } from "./chat.js";
 import { Host } from "./host.js";
+import { Arrival } from "./measures.js";
+import { offerAfterSession } from "./feedback.js";
 
 const $ = (id) => document.getElementById(id);
-const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
+const STAGES = ["error", "prejoin", "measures", "lobby", "room", "ended"];
 const GRACE_MS = 30000;
 const TILE_MESSAGES = 3;
 const VIDEO = { width: 640, height: 480, frameRate: 15 };
@@ -268,6 +270,8 @@ async function follow(lobbyState) {
 }
 
 function enterPrejoin() {
+  // on the measures' screens the rules still say "pre-join": stay there
+  if (state.stage === "measures") return;
   leaveRoomMedia();
   show("prejoin");
   setStatus("Getting ready");
@@ -367,7 +371,7 @@ function onSelfState(ss) {
 function isHost() { return Boolean(state.me && state.me.role === "host"); }
 
 function updateAgree() {
-  $("btn-agree").disabled = !checklistComplete();
+  $("btn-agree").disabled = !checklistComplete() || !arrival.ready();
 }
 
 // --- signaling
@@ -385,6 +389,10 @@ function wire(sig) {
     }
     $("paused-banner").hidden = !state.paused;
     if (isHost()) host.enable(sessionStorage.getItem("confide.grant"));
+    else if (!arrival.forms) {
+      arrival.load(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
+        sessionStorage.getItem("confide.invite_resume")).then(updateAgree);
+    }
     state.subscriber = new Subscriber(sig, state.iceServers, onTracks);
     setRoster(msg.participants || []);
     if (msg.participant.state === "admitted") enterRoom();
@@ -436,12 +444,12 @@ function wire(sig) {
   sig.on("room_locked", (msg) => { state.locked = Boolean(msg.locked); host.onRoomFlags(); });
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
-    if (!joined) state.joinError = msg.code;
+    if (!joined) { state.joinError = msg.code; state.joinMessage = msg.message; }
     if (!msg.ref) setStatus(`Problem: ${msg.message}`);
   });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
   sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
-  sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session."));
+  sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session.", true));
   // this place was taken over by the same person in another window: do not take it back
   sig.on("replaced", (msg) => finish(msg.message || "This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
@@ -472,6 +480,12 @@ async function onClose(sig, ev) {
       // our previous connection has not been closed by the server yet
       refusals += 1;
       setTimeout(() => connect().catch(() => reconnect()), 1500);
+      return;
+    }
+    if (code === "late_join_closed") {
+      // the server's own words: kind, and saying the clinician knows
+      $("error-title").textContent = "The waiting room has closed";
+      fail(state.joinMessage || refusalText(code));
       return;
     }
     fail(refusalText(code));
@@ -530,7 +544,12 @@ async function connect() {
   sig.on("joined", () => { reconnectStarted = 0; refusals = 0; });
 }
 
-function finish(text) {
+function finish(text, after = false) {
+  // the after-session forms need the link's secret, which is dropped just below
+  if (after && !isHost()) {
+    offerAfterSession(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
+      sessionStorage.getItem("confide.invite_resume"));
+  }
   state.leaving = true;
   teardown();
   stopLocal();
@@ -620,13 +639,21 @@ $("btn-agree").addEventListener("click", async () => {
     const reply = await state.signaling.command("set_text_only", { enabled: true });
     if (reply.type !== "ok") { $("prejoin-error").textContent = reply.message; return; }
   }
+  // where they are today and the session measures come before the waiting room
+  const onward = await arrival.beforeLobby((text) => { $("prejoin-error").textContent = text; });
+  if (!onward) return;
   const reply = await state.signaling.command("confirm_checklist", { answers: checklistAnswers() });
-  if (reply.type !== "ok") $("prejoin-error").textContent = reply.message || "Please try again.";
+  if (reply.type !== "ok") {
+    show("prejoin");
+    $("prejoin-error").textContent = reply.message || "Please try again.";
+  }
 });
+
+$("prejoin-location").addEventListener("input", () => updateAgree());
 
 $("btn-leave").addEventListener("click", () => {
   if (state.signaling) state.signaling.send({ type: "leave" });
-  finish();
+  finish(undefined, true);
 });
 
 window.addEventListener("pagehide", () => {
@@ -635,5 +662,6 @@ window.addEventListener("pagehide", () => {
 
 const chat = new Chat(state);
 const host = new Host(state, notify);
+const arrival = new Arrival(show);
 
 connect().catch((e) => fail(e && e.message ? e.message : "Could not reach the server."));
