@@ -143,6 +143,8 @@ class SessionController:
         self.alerts = HostAlerts(room)
         self.return_poll_s = 1.0
         self._watching: dict[str, asyncio.Task[None]] = {}
+        # refusals the hosts were already told of (a late member reloading their page)
+        self._noticed: set[tuple[str, str]] = set()
         # set while ending a session the store already has as ended (nothing to write back)
         self._ended_in_store = False
         room.on(self._on_room_event)
@@ -173,8 +175,10 @@ class SessionController:
         self.alerts.pseudonyms[pid] = grant.display_name
         decision = decide_arrival(self.state, pid, role=role, now=now)
         if not decision.allowed:
-            # a refusal may still be worth a word to the host (someone arrived too late)
-            await self._carry_out_notices(decision, actor=pid)
+            # a refusal may still be worth a word to the host (someone arrived too late), once
+            if decision.notices and (pid, decision.reason_code) not in self._noticed:
+                self._noticed.add((pid, decision.reason_code))
+                await self._carry_out_notices(decision, actor=pid)
             raise PermissionDenied(decision.reason, code=decision.reason_code)
         if any(isinstance(e, fx.ReplaceConnection) for e in decision.effects):
             await self._replace_connection(pid)

@@ -214,6 +214,12 @@ def test_the_clinician_sees_totals_bands_change_and_where_the_member_is(
     # Wren has not been today: nothing of Robin's is under Wren's id
     wren = view[s.members["Wren"].participant_id]
     assert wren["location"] is None and {m["status"] for m in wren["measures"]} == {"not_given"}
+    # attendance says what was given, never what it says
+    (robin_row,) = [a for a in store.call(sessions.attendance_report, s.clin, today)
+                    if a["member_id"] == robin.id]
+    assert robin_row["measures"] == {"phq9": "completed", "gad7": "completed",
+                                     "wsas": "skipped"}
+    assert robin_row["location_given"] is True
     viewed = [e for e in store.call(audit.all_events) if e.action == "clinical.viewed"]
     assert viewed and viewed[-1].actor == f"user:{s.clin.id}"
     # another clinician, not of this group, sees nothing

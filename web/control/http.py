@@ -129,7 +129,9 @@ def bind(route: Route) -> Handler:
         args: list[Any] = []
         if route.member:
             # no login: the member's link secret, and the allowance every anonymous caller has
-            await anonymous_allowance(request, "member." + route.method.lower())
+            # its own allowance per address: a member's forms do not use up the calls their
+            # link needs (redeem, resume) when several members share one address
+            await anonymous_allowance(request, "member." + route.method.lower(), scope="member")
             secret = request.headers.get(MEMBER_HEADER, "")
             if not secret:
                 raise ApiError(401, "member_not_authenticated",
@@ -172,14 +174,15 @@ def _held_to(route: Route, answer: dict[str, Any]) -> Any:
         raise ApiError(500, "internal_error", "internal error") from None
 
 
-async def anonymous_allowance(request: web.Request, action: str) -> None:
+async def anonymous_allowance(request: web.Request, action: str, *, scope: str = "") -> None:
     """Go ahead, or 429 `too_many_requests` with Retry-After (audited, boundedly)."""
     throttle = request.config_dict[keys.ANONYMOUS_THROTTLE]
     address = client_address(request)
-    wait = throttle.take(address)
+    key = f"{scope}:{address}" if scope else address
+    wait = throttle.take(key)
     if not wait:
         return
-    refused = throttle.refusals_to_record(address)
+    refused = throttle.refusals_to_record(key)
     if refused:
         await store_of(request).run(
             audit.append, "anonymous", f"{action}.throttled", "-",

@@ -221,6 +221,9 @@ class AttendanceEntry(ReplyModel):
     last_left_at: str | None
     joins: int
     checklist: dict[str, Any] | None
+    # questionnaire id -> "completed" or "skipped" (the answers are in /clinical)
+    measures: dict[str, Literal["completed", "skipped"]]
+    location_given: bool
 
 
 class AttendanceAnswer(ReplyModel):

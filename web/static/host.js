@@ -112,7 +112,7 @@ export class Host {
       const where = document.createElement("span");
       where.className = "lobby-state";
       const reading = p.lobby_state === "prejoin";
-      where.textContent = reading ? " — reading the group agreement" : " — waiting";
+      where.textContent = reading ? " — getting ready (agreement, questionnaires)" : " — waiting";
       const admit = button("Admit", "admit", `Admit ${p.display_name}`);
       admit.disabled = reading;
       admit.addEventListener("click", () => this.run("admit", { target: p.id }));
