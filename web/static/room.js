@@ -545,8 +545,9 @@ async function connect() {
 }
 
 function finish(text, after = false) {
-  // the after-session forms need the link's secret, which is dropped just below
-  if (after && !isHost()) {
+  // the after-session forms (for someone who was in the room) need the link's secret, which
+  // is dropped just below
+  if (after && !isHost() && state.stageHistory.includes("room")) {
     offerAfterSession(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
       sessionStorage.getItem("confide.invite_resume"));
   }
