@@ -339,3 +339,14 @@ def test_emergency_contact_is_encrypted_and_for_the_roster_only(store: Store) ->
     store.call(groups.update_member, s.clin, s.group_id, s.members["Robin"].id,
                clear_emergency_contact=True)
     assert store.call(groups.group_roster, s.clin, s.group_id)[0].emergency_contact is None
+
+
+@pytest.mark.parametrize(("value", "cell_text"), [
+    ("=1+1", "'=1+1"), ("+44 7700", "'+44 7700"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1", "'\t=1"), ("  =1", "'  =1"), ("|calc", "'|calc"), ("Robin", "Robin"),
+    (None, ""), (7, "7"), (True, "yes"),
+])
+def test_csv_cells_never_start_a_formula(value: object, cell_text: str) -> None:
+    from web.store.spreadsheet import cell
+
+    assert cell(value) == cell_text
