@@ -27,11 +27,11 @@ INCIDENT_HAZARDS: dict[IncidentKind, tuple[str, ...]] = {
     "lobby_decline": ("HAZ-003", "HAZ-007"),
     "removal": ("HAZ-003", "HAZ-007"),
     # PHQ-9 item 9 above 0: the clinician assesses risk that day
-    "risk_indicator": ("HAZ-015",),
+    "risk_indicator": ("HAZ-017",),
     # an admitted member dropped out and did not come back within the grace period
     "member_not_returned": ("HAZ-006",),
     # a member arrived after the lobby closed and was turned away
-    "late_arrival": ("HAZ-018",),
+    "late_arrival": ("HAZ-020",),
 }
 
 

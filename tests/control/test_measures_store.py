@@ -112,7 +112,7 @@ def test_item_9_above_zero_is_an_incident_linked_to_its_hazard(store: Store) -> 
     assert saved.risk_flag and saved.participant_id == s.members["Robin"].participant_id
     found = store.call(safety.list_incidents, kind="risk_indicator")
     assert [(i.participant_id, i.hazard_ids) for i in found] == [
-        (s.members["Robin"].participant_id, ("HAZ-015",))]
+        (s.members["Robin"].participant_id, ("HAZ-017",))]
     quiet = _submit(store, s, "Wren", _both([3] * 8 + [0], [3] * 7))
     assert not quiet.risk_flag
     assert len(store.call(safety.list_incidents, kind="risk_indicator")) == 1

@@ -94,7 +94,7 @@ async def test_item_9_gives_the_host_a_flag_an_alert_and_an_incident(server: Any
         assert "Robin" in alert["message"] and "PHQ-9 question 9" in alert["message"]
         found = live.session.store.call(safety.list_incidents, kind="risk_indicator")
         assert [(i.participant_id, i.hazard_ids, i.session_id) for i in found] == [
-            (robin_id, ("HAZ-015",), live.session.session_id)]
+            (robin_id, ("HAZ-017",), live.session.session_id)]
         view = await clinical_view(live)
         mine = view[robin_id]
         assert mine["risk_flag"] is True
@@ -221,7 +221,7 @@ async def test_a_late_member_is_told_kindly_and_the_host_is_told(server: Any) ->
         assert alert["participant_id"] == live.session.participant_ids["Kit"]
         assert "Kit" in alert["message"]
         found = await _incidents(live, "late_arrival")
-        assert [i.hazard_ids for i in found] == [("HAZ-018",)]
+        assert [i.hazard_ids for i in found] == [("HAZ-020",)]
     finally:
         await live.aclose()
 
