@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from web.cli import main as confide
 from web.store import (
     Store,
     arrivals,
@@ -24,8 +27,18 @@ from web.store import (
 )
 from web.store import feedback as feedback_store
 from web.store.accounts import UserInfo
-from web.store.errors import Conflict, Forbidden, InvalidInput, InviteRefused, NotFound
+from web.store.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InviteRefused,
+    NotFound,
+    StoreError,
+)
+from web.store.keyring import KeyFile, Keyring, read_key_file
 from web.store.measures import Response
+from web.store.models import Base
+from web.store.rotation import ENCRYPTED_FIELDS, values_by_key
 
 from .conftest import Clock, make_user
 
@@ -350,3 +363,86 @@ def test_csv_cells_never_start_a_formula(value: object, cell_text: str) -> None:
     from web.store.spreadsheet import cell
 
     assert cell(value) == cell_text
+
+
+def _everything_the_clinician_reads(store: Store, s: Setup) -> dict[str, object]:
+    text_csv, _ = store.call(measures.export_csv, s.clin, session_id=s.session_id)
+    return {
+        "view": store.call(clinical.session_view, s.clin, s.session_id),
+        "roster": [m.to_json() for m in store.call(groups.group_roster, s.clin, s.group_id)],
+        "feedback": store.call(feedback_store.for_session, s.clin, s.session_id),
+        "export": text_csv,
+    }
+
+
+def test_every_encrypted_column_is_rotated_and_backed_up() -> None:
+    # rotation and backup checks walk ENCRYPTED_FIELDS: a column missing there would stay
+    # under a retired key and be lost with it
+    encrypted = {(table.name, col.name) for table in Base.metadata.sorted_tables
+                 for col in table.columns if col.name.endswith("_enc")}
+    listed = {(f.model.__tablename__, f.column) for f in ENCRYPTED_FIELDS}
+    assert encrypted == listed
+    assert {("measure_responses", "result_enc"), ("arrival_checks", "location_enc"),
+            ("session_feedback", "answers_enc"), ("members", "emergency_contact_enc")} <= listed
+
+
+def test_rotate_data_key_reencrypts_measures_locations_feedback_and_contacts(
+        db_url: str, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = tmp_path / "secrets" / "confide-data-key"
+    key_file.parent.mkdir()
+    old_secret = "first-data-key-0123456789abcdef"
+    key_file.write_text(Keyring("k1", {"k1": old_secret}).dump())
+    store = Store(db_url, KeyFile(key_file), clock=clock)
+    store.migrate()
+    s = _setup(store, {**ALL, "feedback": "named"})
+    store.call(arrivals.record_location, s.secrets["Robin"], s.session_id, LOCATION)
+    _submit(store, s, "Robin", _both([1, 2, 3, 0, 1, 2, 3, 0, 1], [3, 2, 1, 0, 1, 2, 3]))
+    _submit(store, s, "Wren", [Response("phq9", [0] * 9), Response("gad7", skipped="upsetting"),
+                               Response("wsas", [1, 1, 2, 3, 4])])
+    store.call(sessions.transition, s.clin, s.session_id, "ended")
+    store.call(feedback_store.submit, s.secrets["Robin"], s.session_id, {"listened": 4},
+               "The breathing exercise helped.")
+    before = _everything_the_clinician_reads(store, s)
+    counts = store.call(values_by_key)
+    # each kind of encrypted value is there to be rotated
+    with store.engine.connect() as conn:
+        for field in ENCRYPTED_FIELDS:
+            col = field.model.__table__.c[field.column]
+            assert conn.execute(select(col).where(col.is_not(None))).first(), field.column
+    assert set(counts) == {"k1"}
+
+    # the real command, as the install guide runs it
+    monkeypatch.setenv("CONFIDE_DATA_KEY_FILE", str(key_file))
+    monkeypatch.setenv("CONFIDE_DATABASE_URL", db_url)
+    monkeypatch.delenv("CONFIDE_DATA_KEY", raising=False)
+    assert confide(["admin", "rotate-data-key", "--batch-size", "4",
+                    "--data-dir", str(tmp_path / "data")]) == 0
+    assert "rotated to data key k2" in capsys.readouterr().out
+    assert read_key_file(key_file).keys.keys() == {"k2"}
+    assert store.call(values_by_key) == {"k2": counts["k1"]}
+    # nothing is left under the old key, by every *_enc column of every table
+    with store.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for col in table.columns:
+                if col.name.endswith("_enc"):
+                    for (stored,) in conn.execute(select(col).where(col.is_not(None))):
+                        assert stored.startswith("k2:"), (table.name, col.name)
+    # the clinician reads exactly what they read before
+    assert _everything_the_clinician_reads(store, s) == before
+    # and the old key alone opens none of it
+    old = Store(db_url, Keyring("k1", {"k1": old_secret}), clock=clock)
+    readers: list[Callable[[], object]] = [
+        lambda: old.call(clinical.session_view, s.clin, s.session_id),
+        lambda: old.call(groups.group_roster, s.clin, s.group_id),
+        lambda: old.call(feedback_store.for_session, s.clin, s.session_id),
+        lambda: old.call(measures.export_csv, s.clin, session_id=s.session_id),
+        lambda: old.call(arrivals.safeguarding_details, s.session_id,
+                         s.members["Robin"].participant_id),
+    ]
+    for read in readers:
+        with pytest.raises(StoreError) as err:
+            read()
+        assert err.value.code == "data_key_error"
+    old.dispose()
+    store.dispose()

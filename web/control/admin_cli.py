@@ -158,8 +158,8 @@ def seed_demo(settings: Settings) -> DemoInfo | None:
 
 
 def rotate_data_key(settings: Settings, *, batch_size: int = 100) -> str:
-    """Re-encrypt every real name and contact detail under a new data key (or finish a
-    rotation that was stopped); returns what was done, in a sentence."""
+    """Re-encrypt every encrypted value (real names, contacts, measures, locations, feedback)
+    under a new data key (or finish a rotation that was stopped); returns what was done."""
     from web.store.keyring import KeyFileError
     from web.store.rotation import rotate_data_key as rotate
 

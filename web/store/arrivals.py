@@ -26,7 +26,8 @@ class Location:
     given_at: datetime
 
 
-def _context(row_id: str) -> str:
+def field_context(row_id: str) -> str:
+    """What the stored value is bound to (its row); data key rotation binds the same."""
     return f"arrival:{row_id}:location"
 
 
@@ -41,7 +42,7 @@ def record_location(tx: Tx, secret: object, session_id: str, location: object) -
                            updated_at=tx.now, location_enc="")
         tx.db.add(row)
     row.updated_at = tx.now
-    row.location_enc = tx.cipher.encrypt(clean, context=_context(row.id))
+    row.location_enc = tx.cipher.encrypt(clean, context=field_context(row.id))
     # the audit records that it was given, never what it says
     audit.append(tx, "anonymous", "arrival.location_given", who.member_id,
                  {"session": session_id})
@@ -54,7 +55,7 @@ def location_of(tx: Tx, session_id: str, member_id: str) -> Location | None:
                                                   ArrivalCheck.member_id == member_id))
     if row is None:
         return None
-    return Location(tx.cipher.decrypt(row.location_enc, context=_context(row.id)),
+    return Location(tx.cipher.decrypt(row.location_enc, context=field_context(row.id)),
                     row.updated_at)
 
 

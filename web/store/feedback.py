@@ -25,7 +25,8 @@ from .models import FeedbackReceipt, Member, SessionFeedback
 from .sessions import get_row
 
 
-def _context(row_id: str) -> str:
+def field_context(row_id: str) -> str:
+    """What the stored value is bound to (its row); data key rotation binds the same."""
     return f"feedback:{row_id}:answers"
 
 
@@ -51,7 +52,8 @@ def submit(tx: Tx, secret: object, session_id: str, answers: dict[str, object],
     row = SessionFeedback(id=new_id("fb"), session_id=session_id,
                           member_id=None if anonymous else who.member_id,
                           submitted_on=tx.now.date(), answers_enc="")
-    row.answers_enc = tx.cipher.encrypt(json.dumps(checked.to_dict()), context=_context(row.id))
+    row.answers_enc = tx.cipher.encrypt(json.dumps(checked.to_dict()),
+                                        context=field_context(row.id))
     tx.db.add(row)
     tx.db.add(FeedbackReceipt(session_id=session_id, member_id=who.member_id))
     tx.db.flush()
@@ -74,7 +76,8 @@ def for_session(tx: Tx, user: UserInfo, session_id: str) -> list[dict[str, Any]]
     audit.append(tx, f"user:{user.id}", "feedback.viewed", session_id, {"rows": len(rows)})
     out = []
     for row in rows:
-        stored = json.loads(tx.cipher.decrypt(row.answers_enc, context=_context(row.id)))
+        stored = json.loads(
+            tx.cipher.decrypt(row.answers_enc, context=field_context(row.id)))
         out.append({
             "member_id": row.member_id,
             "pseudonym": names.get(row.member_id) if row.member_id else None,

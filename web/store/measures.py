@@ -68,7 +68,8 @@ def offered(rules: GroupRules, timing: Timing) -> tuple[str, ...]:
     return tuple(i for i in rules.measures if INSTRUMENTS[i].timing == timing)
 
 
-def _context(row_id: str) -> str:
+def field_context(row_id: str) -> str:
+    """What the stored value is bound to (its row); data key rotation binds the same."""
     return f"measure:{row_id}:result"
 
 
@@ -142,7 +143,7 @@ def submit(
             status=result["status"], submission_id=submission_id, submitted_at=tx.now,
             result_enc="",
         )
-        row.result_enc = tx.cipher.encrypt(json.dumps(result), context=_context(row.id))
+        row.result_enc = tx.cipher.encrypt(json.dumps(result), context=field_context(row.id))
         rows.append((row, result))
         tx.db.add(row)
     try:
@@ -211,7 +212,7 @@ class Given:
 def _read(tx: Tx, rows: Iterable[tuple[MeasureResponse, GroupSession]]) -> list[Given]:
     return [
         Given(s.id, s.starts_at, r.member_id, r.instrument, r.submitted_at,
-              json.loads(tx.cipher.decrypt(r.result_enc, context=_context(r.id))))
+              json.loads(tx.cipher.decrypt(r.result_enc, context=field_context(r.id))))
         for r, s in rows
     ]
 
