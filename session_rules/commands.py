@@ -22,6 +22,7 @@ from .effects import (
     RecordIncident,
     ReplaceConnection,
     Role,
+    SetFocus,
     SetHandRaised,
     SetLocked,
     SetMuted,
@@ -60,6 +61,8 @@ CommandName = Literal[
     "set_text_only",
     "lock",
     "unlock",
+    "focus_on",
+    "focus_off",
     "pause",
     "resume",
     "end",
@@ -77,8 +80,8 @@ INTERNAL_COMMANDS: frozenset[CommandName] = frozenset({"publish_media", "leave"}
 WIRE_COMMAND_NAMES: frozenset[str] = COMMAND_NAMES - INTERNAL_COMMANDS
 HOST_ONLY: frozenset[CommandName] = frozenset({
     "admit", "admit_all", "decline", "send_to_lobby", "remove", "readmit", "mute_all",
-    "allow_unmute", "allow_video", "enforce_profile", "lock", "unlock", "pause", "resume",
-    "end",
+    "allow_unmute", "allow_video", "enforce_profile", "lock", "unlock", "focus_on",
+    "focus_off", "pause", "resume", "end",
 })
 # host commands that act on another participant; a host is never their target
 _TARGETED: frozenset[CommandName] = frozenset({
@@ -592,7 +595,7 @@ Handler = Callable[[SessionState, Participant, Participant | None, Command, floa
 
 
 def _flag(
-    attr: Literal["locked", "paused"],
+    attr: Literal["locked", "paused", "focus"],
     value: bool,
     make: Callable[[bool], Effect],
     already: str,
@@ -694,6 +697,8 @@ _HANDLERS: dict[str, Handler] = {
     "set_text_only": _set_text_only,
     "lock": _flag("locked", True, SetLocked, "the session is already locked"),
     "unlock": _flag("locked", False, SetLocked, "the session is not locked"),
+    "focus_on": _flag("focus", True, SetFocus, "members already see only the hosts' video"),
+    "focus_off": _flag("focus", False, SetFocus, "members already see everyone's video"),
     "pause": _flag("paused", True, PauseMedia, "the group is already paused"),
     "resume": _flag("paused", False, PauseMedia, "the group is not paused"),
     "end": _end,

@@ -110,6 +110,14 @@ class SetLocked:
 
 
 @dataclass(frozen=True)
+class SetFocus:
+    """Members receive only the hosts' video (or everyone's again)."""
+
+    focus: bool
+    kind: Literal["set_focus"] = "set_focus"
+
+
+@dataclass(frozen=True)
 class PauseMedia:
     """Hold (or release) all audio and video for everyone."""
 
@@ -181,7 +189,7 @@ class RecordIncident:
 
 Effect = (
     AddParticipant | SetState | SetMuted | SetUnmuteAllowed | SetHandRaised | SetVideoStopped
-    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | PauseMedia
+    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | SetFocus | PauseMedia
     | EndSession | DisconnectParticipant | ReplaceConnection | AlertHost | DeliverChat | StoreChecklist
     | RecordIncident
 )

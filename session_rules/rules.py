@@ -51,12 +51,15 @@ class GroupRules:
     # before admission a member says where they are (for the clinician's eyes only)
     ask_location: bool = True
     feedback: FeedbackMode = "off"
+    # "Focus": members receive only the hosts' video (everyone still hears everyone); hosts
+    # receive every video. The rule sets how a session starts; a host can switch it after.
+    focus: bool = False
     # there is no server path that records or exports media; this cannot be switched off
     recording_prohibited: bool = True
 
     def __post_init__(self) -> None:
         for name in ("lobby_required", "muted_on_entry", "chat_enabled", "text_only_allowed",
-                     "recording_prohibited", "ask_location"):
+                     "recording_prohibited", "ask_location", "focus"):
             _expect_bool(name, getattr(self, name))
         if self.unmute_policy not in get_args(UnmutePolicy):
             raise InvalidRules(

@@ -138,6 +138,8 @@ class SessionController:
         self.skip_agreement = skip_agreement
         # the room's own cap only backs up the rules' (members) and lets hosts in beyond it
         room.policy.max_participants = rules.max_connected + MAX_HOSTS
+        # from the first subscription on, Focus holds as the group's rule says
+        room.policy.focus = bool(self.state.focus)
         self._pending: set[asyncio.Task[None]] = set()
         # private alerts to the hosts, and watches on members who dropped out of the room
         self.alerts = HostAlerts(room)
@@ -421,6 +423,8 @@ class SessionController:
         if room.locked != state.locked:
             room.set_locked(state.locked)
             room.broadcast({"type": "room_locked", "locked": state.locked})
+        if room.policy.focus != state.focus:
+            room.set_focus(bool(state.focus))
         if state.ended:
             for watch in list(self._watching.values()):
                 watch.cancel()
@@ -487,6 +491,8 @@ class SessionController:
             out.append(f"paused: rules {state.paused}, room {room.paused}")
         if room.locked != state.locked:
             out.append(f"locked: rules {state.locked}, room {room.locked}")
+        if room.policy.focus != state.focus:
+            out.append(f"focus: rules {state.focus}, room {room.policy.focus}")
         for pid in room.participants:
             if pid not in state.participants:
                 out.append(f"{pid}: in the room, unknown to the rules")

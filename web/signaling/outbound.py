@@ -62,6 +62,8 @@ class Joined(_Out):
     ice_servers: list[dict[str, Any]]
     resume: str
     paused: bool
+    # members receive only the hosts' video ("Focus")
+    focus: bool = False
 
 
 class SelfState(_Out):
@@ -86,6 +88,7 @@ class Admitted(_Out):
     participant: ParticipantView
     participants: list[ParticipantView]
     paused: bool
+    focus: bool = False
 
 
 class SentToLobby(_Out):
@@ -178,6 +181,11 @@ class RoomLocked(_Out):
     locked: bool
 
 
+class RoomFocus(_Out):
+    type: Literal["room_focus"]
+    focus: bool
+
+
 class Closing(_Out):
     """The end of this participant's place (the socket then closes)."""
 
@@ -211,7 +219,7 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | Ok | Pong | Error,
+    | RoomLocked | RoomFocus | Closing | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)
