@@ -43,6 +43,8 @@ export class Host {
       this.run(this.state.locked ? "unlock" : "lock"));
     $("btn-pause").addEventListener("click", () =>
       this.run(this.state.paused ? "resume" : "pause"));
+    $("btn-focus").addEventListener("click", () =>
+      this.run(this.state.focus ? "focus_off" : "focus_on"));
     $("btn-end").addEventListener("click", () => {
       // two steps: ending for everyone cannot be undone
       $("btn-end-confirm").hidden = false;
@@ -211,5 +213,8 @@ export class Host {
     const pause = $("btn-pause");
     pause.textContent = this.state.paused ? "Resume group" : "Pause group";
     pause.setAttribute("aria-pressed", String(this.state.paused));
+    const focus = $("btn-focus");
+    focus.textContent = this.state.focus ? "End focus" : "Focus on me";
+    focus.setAttribute("aria-pressed", String(this.state.focus));
   }
 }

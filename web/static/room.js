@@ -22,7 +22,7 @@ const state = {
   participants: new Map(), tiles: new Map(), localStream: new MediaStream(),
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
-  paused: false, locked: false, joinError: null, mediaCalls: 0,
+  paused: false, locked: false, focus: false, joinError: null, mediaCalls: 0,
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -374,6 +374,18 @@ function updateAgree() {
   $("btn-agree").disabled = !checklistComplete() || !arrival.ready();
 }
 
+// "Focus": the server sends members only the hosts' video; this only says so
+function setFocus(on) {
+  state.focus = Boolean(on);
+  const banner = $("focus-banner");
+  banner.textContent = isHost()
+    ? "Focus is on: members see only your video. You see everyone; everyone hears everyone."
+    : "Focus is on: you see only your clinician's video. Everyone can still hear each other.";
+  banner.hidden = !state.focus;
+  $("prejoin-focus").hidden = !state.focus || isHost();
+  host.onRoomFlags();
+}
+
 // --- signaling
 function wire(sig) {
   let joined = false;
@@ -388,6 +400,7 @@ function wire(sig) {
       $(id).textContent = msg.participant.display_name;
     }
     $("paused-banner").hidden = !state.paused;
+    setFocus(msg.focus);
     if (isHost()) host.enable(sessionStorage.getItem("confide.grant"));
     else if (!arrival.forms) {
       arrival.load(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
@@ -401,6 +414,7 @@ function wire(sig) {
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
+    setFocus(msg.focus);
     setRoster(msg.participants || []);
     enterRoom();
   });
@@ -442,6 +456,7 @@ function wire(sig) {
     host.onRoomFlags();
   });
   sig.on("room_locked", (msg) => { state.locked = Boolean(msg.locked); host.onRoomFlags(); });
+  sig.on("room_focus", (msg) => setFocus(msg.focus));
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
     if (!joined) { state.joinError = msg.code; state.joinMessage = msg.message; }

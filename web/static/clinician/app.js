@@ -132,6 +132,7 @@ function showSettings(group) {
     box.checked = chosen.has(box.value);
   }
   $("ask-location").checked = group.rules.ask_location !== false;
+  $("focus-rule").checked = group.rules.focus === true;
   const mode = group.rules.feedback || "off";
   for (const radio of document.querySelectorAll('#settings-form input[name="feedback"]')) {
     radio.checked = radio.value === mode;
@@ -269,6 +270,7 @@ $("settings-form").addEventListener("submit", (event) => {
       ...currentRules,
       measures,
       ask_location: $("ask-location").checked,
+      focus: $("focus-rule").checked,
       feedback: feedback ? feedback.value : "off",
       late_join_cutoff_min: Number($("late-cutoff").value),
     };
