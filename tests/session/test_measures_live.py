@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.support.browser import until
 from tests.support.live_session import LiveSession, live_session
 from tests.support.member_forms import MemberForms, clinical_view
 from tests.support.wire_client import WireClient
+from web.ops.logs import JsonFormatter
 from web.store import groups, safety
 
 CONTACT = "07700 900461"
@@ -280,3 +282,58 @@ async def test_replays_and_strangers_get_typed_errors_over_http(server: Any) -> 
     finally:
         await other.aclose()
         await live.aclose()
+
+
+async def test_no_real_name_in_member_traffic_alerts_errors_or_logs(
+        server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # measures, a risk flag, safeguarding details, a drop-out alert, refused forms and
+    # feedback, end to end: real names stay with the roster and the clinical view
+    caplog.set_level(logging.DEBUG)
+    live = await live_session(server, rules={**MEASURES, "feedback": "named"})
+    try:
+        store, s = live.session.store, live.session
+        needles = sorted({part for real in s.real_names.values()
+                          for part in (real, *real.split())})
+        for name in s.member_ids:
+            store.call(groups.update_member, s.clinician, s.group_id, s.member_ids[name],
+                       contact=CONTACT, emergency_contact=EMERGENCY)
+        host = await _host(live)
+        robin, robin_forms = await _member(live, "Robin")
+        await robin_forms.location(WHERE)
+        assert (await robin_forms.measures([_phq9(3), GAD7]))[0] == 201
+        await host.wait_for(lambda m: m.get("kind") == "risk_indicator")
+        await _agree(robin)
+        assert robin.me is not None
+        assert (await host.command("admit", target=robin.me["id"]))["type"] == "ok"
+        await robin.wait_for(lambda m: m.get("type") == "admitted")
+        wren, wren_forms = await _admitted(live, host, "Wren")
+        # refusals: out of range, partial, replayed, and a stranger's secret
+        refused = [await wren_forms.measures([{"instrument": "phq9", "answers": [9] * 9}, GAD7]),
+                   await wren_forms.measures([GAD7]),
+                   await robin_forms.measures([_phq9(0), GAD7]),
+                   await MemberForms(live, "not-a-real-secret").measures([_phq9(0), GAD7])]
+        assert all(status >= 400 for status, _ in refused)
+        # the clinician's own view has the names (the only place they go)
+        view = await clinical_view(live)
+        assert robin.me["id"] in view
+        assert live.controller is not None
+        live.controller.return_poll_s = 0.1
+        mark = len(host.messages)
+        await robin.drop()
+        live.clock.advance(RECONNECT_GRACE_S + 1)
+        await host.wait_for(lambda m: m.get("kind") == "not_returned", start=mark)
+        status, _ = await live.end_through_api()
+        assert status == 200
+        status, _ = await wren_forms.call("POST", "/feedback", {"answers": {"listened": 3}})
+        assert status == 201
+    finally:
+        await live.aclose()
+    formatter = JsonFormatter()
+    logged = "\n".join(formatter.format(r) for r in caplog.records)
+    sockets = json.dumps([c.messages for c in live.clients])
+    member_http = json.dumps([robin_forms.received, wren_forms.received])
+    for where, text in (("logs", logged), ("signaling, the host's included", sockets),
+                        ("member HTTP answers and errors", member_http)):
+        assert not [n for n in needles if n in text], where
+    # and the checks above could see them: the scans are over real traffic
+    assert "Robin" in sockets and "not_returned" in sockets and "participant" in logged
