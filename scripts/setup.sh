@@ -18,6 +18,8 @@ if [ "$want_test" = 1 ]; then
     # nginx's stream module: the deploy guide routes TURN over TLS on 443 by SNI
     [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || apt_pkgs+=(libnginx-mod-stream)
     command -v turnserver >/dev/null || apt_pkgs+=(coturn)
+    # npm fetches axe-core, the accessibility checker the browser tests inject into each page
+    command -v npm >/dev/null || apt_pkgs+=(npm)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -38,4 +40,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -c constraints.txt -e "$target"
     touch "$stamp"
+fi
+if [ "$want_test" = 1 ]; then
+    # pinned: a newer axe may add rules, and the tests' bar (no serious or critical finding)
+    # should move only when someone chooses to move it
+    axe_version=4.10.3
+    if ! grep -qs "\"version\": \"$axe_version\"" .node/node_modules/axe-core/package.json; then
+        npm install --prefix .node --no-audit --no-fund --no-save --loglevel=error \
+            "axe-core@$axe_version" >/dev/null
+    fi
 fi

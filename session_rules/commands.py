@@ -93,6 +93,8 @@ _MAYBE_TARGETED: frozenset[CommandName] = frozenset({"mute", "stop_video", "lowe
 
 _S = LobbyState
 _PRESENT = frozenset({_S.PREJOIN, _S.WAITING, _S.ADMITTED})
+# who a host's message to the waiting room reaches: anyone present but not yet in the room
+_WAITING_ROOM = frozenset({_S.PREJOIN, _S.WAITING})
 
 
 @dataclass(frozen=True)
@@ -637,7 +639,23 @@ def _chat(
     state: SessionState, actor: Participant, _t: Participant | None, c: Command, now: float
 ) -> Decision:
     to = c.to
-    if to == "all":
+    if to == "lobby":
+        # the host tells people who wait what is happening ("we start in five minutes")
+        if not actor.is_host:
+            return deny("host_only", "only the host can write to the waiting room")
+        if actor.state is not _S.ADMITTED:
+            return deny("not_admitted", "the host must be in the room")
+        waiting = tuple(
+            p.pid for p in state.participants.values() if p.state in _WAITING_ROOM
+        )
+        if c.target is not None:
+            if c.target not in waiting:
+                return deny("not_waiting", "that person is not in the waiting room")
+            waiting = (c.target,)
+        if not waiting:
+            return deny("nobody_waiting", "nobody is waiting in the lobby")
+        recipients = waiting
+    elif to == "all":
         if actor.state is not _S.ADMITTED:
             return deny("not_admitted", "you can message the group once you are in the room")
         # a member can always write privately to the clinician, e.g. to say they are not safe

@@ -12,7 +12,8 @@ from .incidents import IncidentKind
 from .lobby import Action, LobbyState
 
 Role = Literal["host", "member"]
-ChatTo = Literal["all", "host"]
+# "lobby": the host to people not yet in the room (all of them, or one named by `target`)
+ChatTo = Literal["all", "host", "lobby"]
 AlertKind = Literal[
     "someone_came_in", "hand_raised", "waiting", "disconnected", "not_returned", "late_arrival",
 ]

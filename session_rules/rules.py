@@ -54,12 +54,17 @@ class GroupRules:
     # "Focus": members receive only the hosts' video (everyone still hears everyone); hosts
     # receive every video. The rule sets how a session starts; a host can switch it after.
     focus: bool = False
+    # members see each other as "Member 1", "Member 2"…; only the host sees pseudonyms
+    names_hidden: bool = False
+    # members start with others' video off (sound only), and may turn it on for themselves
+    audio_only_default: bool = False
     # there is no server path that records or exports media; this cannot be switched off
     recording_prohibited: bool = True
 
     def __post_init__(self) -> None:
         for name in ("lobby_required", "muted_on_entry", "chat_enabled", "text_only_allowed",
-                     "recording_prohibited", "ask_location", "focus"):
+                     "recording_prohibited", "ask_location", "focus", "names_hidden",
+                     "audio_only_default"):
             _expect_bool(name, getattr(self, name))
         if self.unmute_policy not in get_args(UnmutePolicy):
             raise InvalidRules(

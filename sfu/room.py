@@ -15,7 +15,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from confidentiality.profiles import Profile
 
-from . import aiortc_compat
+from . import aiortc_compat, incoming_video
 from .bitrate import BitratePolicy
 from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull, SfuError
 from .fanout import PacketTrack
@@ -686,6 +686,7 @@ class Room:
         sub.publication_id = pub.id
         sub.publisher_id = publisher.id
         pub.subscribe(sub.track)
+        incoming_video.honour(subscriber, sub)
 
     def _release_slot(self, sub: Subscription) -> None:
         # keep the transceiver for the next publisher: aiortc cannot remove one
@@ -693,6 +694,13 @@ class Room:
         sub.publication_id = None
         sub.publisher_id = None
         sub.transceiver.direction = "inactive"
+
+    def set_incoming_video(self, subscriber: Participant, enabled: bool) -> None:
+        """A member's low-data switch: others' video to them stops, or starts again."""
+        open_pubs = {
+            pub.id: pub for p in self.participants.values() for pub in p.publications.values()
+        }
+        incoming_video.set_incoming_video(subscriber, enabled, open_pubs)
 
     # --- messaging
     def broadcast(

@@ -10,12 +10,12 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu.ice import set_loopback_only, set_port_range
-from sfu.registry import RoomRegistry
 from sfu.turn import TurnServers
 from sfu.workers import MediaWorkers
 
 from . import keys
 from .control.proxies import TRUSTED_PROXIES, TrustedProxies, is_https
+from .live.registry import LiveRoomRegistry
 from .ops import setup_ops
 from .settings import Settings
 from .signaling import websocket_handler
@@ -74,7 +74,8 @@ def create_app(settings: Settings) -> web.Application:
         set_loopback_only(True)
     set_port_range(settings.ice_port_range)
     turn = TurnServers(settings.turn_urls, settings.turn_secret) if settings.turn_urls else None
-    registry = RoomRegistry(
+    # rooms whose used grants and reconnect tokens outlive a restart; empty ones close
+    registry = LiveRoomRegistry(
         ice_servers=_ice_json(settings),
         allow_adhoc=settings.dev,
         transform_factory=privacy_transform_factory,
@@ -98,10 +99,15 @@ def create_app(settings: Settings) -> web.Application:
     )
     setup_ops(app)
     app.router.add_get("/room", _page)
+    app.router.add_get("/accessibility", _accessibility)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     _setup_control_plane(app, settings)
     return app
+
+
+async def _accessibility(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "accessibility.html")
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
@@ -127,6 +133,7 @@ def _setup_control_plane(app: web.Application, settings: Settings) -> None:
         from web.ops.metrics import OPS
 
         app[control_keys.STORE].on_db_error = OPS.db_error
+        app[control_keys.STORE].on_db_ok = OPS.db_ok
 
         # a risk flag on a member's measures reaches the session's hosts at once
         async def alert_room(session_id: str, participant_id: str, kind: str) -> None:

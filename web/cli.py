@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .ops.logs import AccessLogger, configure_logging
 
+    # whatever the service writes (database, its journal, kept records) is its own alone
+    os.umask(0o077)
     try:
         settings = load_settings(
             args.data_dir, host=args.host, port=args.port, dev=args.dev or args.demo,

@@ -29,6 +29,7 @@ from session_rules.commands import (
     decide_session_ended,
 )
 from session_rules.lobby import RECONNECT_GRACE_S, LobbyState
+from session_rules.names import MemberNumbers
 from session_rules.rules import GroupRules
 from session_rules.session import Participant as Policy
 from session_rules.session import SessionState, apply_effects
@@ -38,6 +39,7 @@ from sfu.participant import Participant, ParticipantState, Send
 from sfu.room import Room
 
 from .host_alerts import HostAlerts
+from .signaling.hidden_names import hide_names
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,14 @@ _GONE_REASON: dict[LobbyState, str] = {
 }
 
 
+class Persistence(Protocol):
+    """Where the controller's state is kept beyond this process (see web.live)."""
+
+    def changed(self) -> None: ...
+
+    def connected(self, participant_id: str, resume_token: str) -> None: ...
+
+
 class SessionController:
     """One room's rules: the only path by which anything changes who is in the room."""
 
@@ -126,12 +136,21 @@ class SessionController:
         skip_agreement: bool = False,
         clock: Callable[[], float] | None = None,
         session_id: str | None = None,
+        state: SessionState | None = None,
+        persistence: Persistence | None = None,
     ) -> None:
         self.room = room
         # one clock for the rules and the room's reconnect grace
         self.clock = clock or room.clock
-        self.state = SessionState(rules, starts_at=self.clock() if starts_at is None
-                                  else starts_at)
+        self.state = state or SessionState(rules, starts_at=self.clock() if starts_at is None
+                                           else starts_at)
+        # --- persistence: after each applied decision the store keeps what a restarted (or
+        # another) node needs; a state rebuilt from it puts the room's flags back at once
+        self.persistence = persistence
+        if self.state.paused:
+            room.set_paused(True)
+        if self.state.locked:
+            room.set_locked(True)
         self.recorder: Recorder = recorder or NullRecorder()
         self.session_id = session_id
         # development rooms have no invite page; their members are taken as having agreed
@@ -149,6 +168,9 @@ class SessionController:
         self._noticed: set[tuple[str, str]] = set()
         # set while ending a session the store already has as ended (nothing to write back)
         self._ended_in_store = False
+        # under the names-hidden rule: each member's pseudonym and stand-in "Member N"
+        self.member_numbers = MemberNumbers()
+        self._pseudonyms: dict[str, str] = {}
         room.on(self._on_room_event)
 
     def _on_room_event(self, event: str, data: dict[str, Any]) -> None:
@@ -201,6 +223,13 @@ class SessionController:
             if agreed.allowed:
                 apply_effects(self.state, agreed.effects, now=now)
                 decisions.append(agreed)
+        if not grant.is_host:
+            # numbered on first arrival, before anyone is told of them
+            self._pseudonyms[pid] = grant.display_name
+            self.member_numbers.alias(pid)
+            if self.state.rules.names_hidden:
+                send = hide_names(send, pseudonyms=lambda: self._pseudonyms,
+                                  alias=self.member_numbers.alias)
         # the grant's profile, raised to the group's minimum if needed
         profile = grant.profile
         if STRICTNESS[policy.profile] > STRICTNESS[profile] or not self.state.rules.permits_profile(
@@ -221,6 +250,12 @@ class SessionController:
             # arrival, so that both still agree and a retry is decided afresh
             self._restore(pid, before)
             raise
+        if self.persistence is not None:
+            self.persistence.connected(pid, participant.resume_token)
+        if self.state.rules.audio_only_default and not grant.is_host:
+            # the group's default is sound only: each member may turn video on for themselves
+            self.room.set_incoming_video(participant, False)
+            participant.send({"type": "incoming_video", "enabled": False})
         for made in decisions:
             await self._carry_out(made, actor=participant.id)
         await self._reconcile_participant(pid)
@@ -321,6 +356,8 @@ class SessionController:
 
     # --- effects: first what is said, then the room is lined up with the rules
     async def _carry_out(self, decision: Decision, *, actor: str, reason: str | None = None) -> None:
+        if self.persistence is not None:
+            self.persistence.changed()
         touched: set[str] = set()
         for effect in decision.effects:
             try:

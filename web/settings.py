@@ -73,6 +73,8 @@ class Settings:
     metrics_token: str = ""
     # "json" (one object per line) or "text"
     log_format: str = "json"
+    # this node's id among several sharing one database (rooms it runs are taken back at start)
+    node_id: str = "local"
 
     @property
     def tls(self) -> bool:
@@ -141,6 +143,14 @@ def _path(raw: str | None) -> Path | None:
     return Path(raw) if raw else None
 
 
+def owner_only_dir(path: Path) -> None:
+    """Create `path` readable by its owner only, and close up one that others could read
+    (it holds the database, the secrets and records kept over a stop)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Settings:
     """Settings from the environment (CONFIDE_*), then overrides, secrets filled from data dir."""
     env = os.environ
@@ -155,6 +165,7 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         database_url=env.get("CONFIDE_DATABASE_URL", ""),
         redis_url=env.get("CONFIDE_REDIS_URL", ""),
         public_base_url=env.get("CONFIDE_PUBLIC_URL", ""),
+        node_id=env.get("CONFIDE_NODE_ID", "").strip() or "local",
         media_processes=int(env["CONFIDE_MEDIA_PROCESSES"])
         if env.get("CONFIDE_MEDIA_PROCESSES", "").strip() else None,
         tls_cert=_path(env.get("CONFIDE_TLS_CERT")),
@@ -174,7 +185,7 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         if value is not None:
             setattr(settings, key, value)
     settings.data_dir = Path(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(settings.data_dir)
     if not settings.grant_secret:
         settings.grant_secret = _secret_file(settings.data_dir / "grant_secret")
     if (settings.tls_cert is None) != (settings.tls_key is None):

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from confidentiality.pipeline import PrivacyPipeline
 from confidentiality.profiles import Profile
-from session_rules.rules import GroupRules
 from sfu.errors import InvalidStateError
 from sfu.grants import Grant
 from sfu.processor import FrameTransform
@@ -43,21 +42,10 @@ def room_setup(app: web.Application) -> Callable[[Room, Grant], Awaitable[None]]
     async def setup(room: Room, grant: Grant) -> None:
         settings = app[keys.SETTINGS]
         if grant.session_id is not None and _has_control_plane(app):
-            from web.control import hooks
+            # the session's rules, its state taken back from the store when it has one
+            from web.live.rooms import session_controller
 
-            try:
-                info = await hooks.session_info(app, grant.session_id)
-                rules = GroupRules.from_dict(await hooks.session_rules(app, grant.session_id))
-            except Exception as exc:  # unknown session, bad stored rules: refuse, say why
-                raise InvalidStateError("this session is not open", code="room_not_open") from exc
-            if info.status == "ended":
-                raise InvalidStateError("this session has ended", code="session_ended")
-            if info.status not in ("open", "live"):
-                raise InvalidStateError("this session is not open", code="room_not_open")
-            room.controller = SessionController(
-                room, rules, starts_at=info.starts_at.timestamp(),
-                recorder=StoreRecorder(app, grant.session_id), session_id=grant.session_id,
-            )
+            room.controller = await session_controller(app, room, grant.session_id)
             room.controller.alerts.details = _safeguarding_details(app, grant.session_id)
         elif settings.dev:
             room.controller = SessionController(room, DEV_RULES, skip_agreement=True)
@@ -98,67 +86,6 @@ def _has_control_plane(app: web.Application) -> bool:
     return control_keys.STORE in app
 
 
-class StoreRecorder:
-    """Records a session's events in the control plane's store (ids only, never names)."""
-
-    def __init__(self, app: web.Application, session_id: str) -> None:
-        self.app = app
-        self.session_id = session_id
-
-    async def joined(self, participant_id: str) -> None:
-        from web.control import hooks
-
-        await _quietly(hooks.record_join(self.app, self.session_id, participant_id))
-
-    async def left(self, participant_id: str) -> None:
-        from web.control import hooks
-
-        await _quietly(hooks.record_leave(self.app, self.session_id, participant_id))
-
-    async def checklist(self, participant_id: str, result: dict[str, Any]) -> None:
-        from web.control import hooks
-
-        await _quietly(hooks.record_checklist(self.app, self.session_id, participant_id, result))
-
-    async def incident(self, kind: str, participant_id: str | None, detail: str) -> None:
-        from web.control import hooks
-
-        record = getattr(hooks, "record_incident", None)
-        if record is not None:
-            await _quietly(record(self.app, self.session_id, kind, participant_id, detail))
-        else:
-            await _quietly(hooks.audit(self.app, participant_id or "room", f"incident.{kind}",
-                                       self.session_id, {"kind": kind}))
-
-    async def audit(self, actor: str, action: str, target: str | None, detail: str) -> None:
-        from web.control import hooks
-
-        await _quietly(hooks.audit(self.app, actor, action, target or self.session_id,
-                                   {"session": self.session_id, "result": detail}))
-
-
-    async def session_ended(self, actor: str) -> None:
-        from web.control import keys as control_keys
-        from web.store import accounts, sessions
-
-        def end(tx: Any) -> None:
-            user = accounts.user_by_participant(tx, actor)
-            if user is not None:
-                sessions.transition(tx, user, self.session_id, "ended")
-
-        await _quietly(self.app[control_keys.STORE].run(end))
-
-    async def session_status(self) -> str | None:
-        from web.control import hooks
-
-        try:
-            return (await hooks.session_info(self.app, self.session_id)).status
-        except Exception:
-            # the store cannot say: a live room goes on by what it knows
-            logger.warning("could not read the status of a session")
-            return None
-
-
 def _safeguarding_details(
     app: web.Application, session_id: str
 ) -> Callable[[str], Awaitable[dict[str, Any] | None]]:
@@ -169,11 +96,3 @@ def _safeguarding_details(
         return await hooks.safeguarding_details(app, session_id, participant_id)
 
     return details
-
-
-async def _quietly(coro: Awaitable[Any]) -> None:
-    # a store hiccup must not break the room; it is logged (ids only)
-    try:
-        await coro
-    except Exception:
-        logger.exception("could not record a session event")

@@ -27,8 +27,6 @@ def _face(img: np.ndarray | None) -> bool:
     return img is not None and bool(faces_overlapping(haar_faces(img), FACE))
 
 
-
-
 @pytest.fixture(scope="module")
 def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(tmp_path_factory.mktemp("v") / "face.y4m", astronaut_frames("static", 30))
@@ -41,6 +39,7 @@ async def test_face_mask_in_a_real_browser_and_switching_profile(server, face_vi
         await publisher.goto(server.link("g", "Robin", profile="face_mask"))
         await viewer.goto(server.link("g", "Ash"))
         pid = await until(lambda: publisher.evaluate("window.confide.me && window.confide.me.id"))
+
         async def grabbed():  # type: ignore[no-untyped-def]
             return (await grab_tile(viewer, pid)) is not None
 

@@ -35,8 +35,6 @@ def _leaks(text: str) -> list[str]:
     return [n for n in NEEDLES if n in low]
 
 
-
-
 async def _stats_json(pcs: list[Any]) -> str:
     out = []
     for pc in pcs:
@@ -56,39 +54,62 @@ async def test_no_real_name_reaches_service_users_or_logs(server, tmp_path: Path
     # unsafe=True: keep cookies set by an IP-address host (the loopback server)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         # the clinician signs in, gets a host grant and joins (a bot stands in for their browser)
-        async with http.post(f"{s.base_url}/api/v1/auth/login",
-                             json={"username": s.clinician.username, "password": s.password}) as r:
+        async with http.post(
+            f"{s.base_url}/api/v1/auth/login",
+            json={"username": s.clinician.username, "password": s.password},
+        ) as r:
             assert r.status == 200
             csrf = (await r.json())["csrf_token"]
-        async with http.post(f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant", json={},
-                             headers={"X-CSRF-Token": csrf}) as r:
+        async with http.post(
+            f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant",
+            json={},
+            headers={"X-CSRF-Token": csrf},
+        ) as r:
             granted = await r.json()
             assert r.status in (200, 201), granted
             host_grant = granted["grant"]
-        host = Bot(f"{s.base_url}/room#grant={host_grant}", video=ColorTrack("red"),
-                   audio=ToneTrack())
+        host = Bot(
+            f"{s.base_url}/room#grant={host_grant}", video=ColorTrack("red"), audio=ToneTrack()
+        )
         await host.connect()
 
         # Wren joins with a bot: redeem the invite like the invite page does
         token = s.links["Wren"].rsplit("/", 1)[1]
         async with aiohttp.ClientSession() as user_http:
-            async with user_http.post(f"{s.base_url}/api/v1/invites/redeem",
-                                      json={"token": token}) as r:
+            async with user_http.post(
+                f"{s.base_url}/api/v1/invites/redeem", json={"token": token}
+            ) as r:
                 body = await r.text()
                 assert r.status == 200, body
                 seen_by_users.append(body)
-        wren = Bot(f"{s.base_url}/room#grant={json.loads(body)['grant']}",
-                   video=ColorTrack("green"), audio=ToneTrack())
+        wren = Bot(
+            f"{s.base_url}/room#grant={json.loads(body)['grant']}",
+            video=ColorTrack("green"),
+            audio=ToneTrack(),
+        )
         await wren.connect()
-        await until(lambda: _async(any(m.get("type") == "self_state" and m.get("checklist")
-                                        for m in wren.messages)), 10)
-        await wren.send({"type": "command", "name": "confirm_checklist",
-                         "answers": [c["id"] for c in _checklist(wren)]})
+        await until(
+            lambda: _async(
+                any(m.get("type") == "self_state" and m.get("checklist") for m in wren.messages)
+            ),
+            10,
+        )
+        await wren.send(
+            {
+                "type": "command",
+                "name": "confirm_checklist",
+                "answers": [c["id"] for c in _checklist(wren)],
+            }
+        )
 
         async with chromium(video) as browser:
             page = await browser.new_page()
-            page.on("websocket", lambda ws: ws.on(
-                "framereceived", lambda payload: seen_by_users.append(str(payload))))
+            page.on(
+                "websocket",
+                lambda ws: ws.on(
+                    "framereceived", lambda payload: seen_by_users.append(str(payload))
+                ),
+            )
 
             async def on_response(resp: Any) -> None:
                 try:
@@ -99,29 +120,59 @@ async def test_no_real_name_reaches_service_users_or_logs(server, tmp_path: Path
             page.on("response", lambda resp: asyncio.ensure_future(on_response(resp)))
             await page.goto(s.links["Robin"])
             await page.click("#btn-join")
-            await until(lambda: page.evaluate("window.confide && window.confide.stage === 'prejoin'"))
+            await until(
+                lambda: page.evaluate("window.confide && window.confide.stage === 'prejoin'")
+            )
             await agree(page)
 
             # the clinician looks at the roster (real names, for them alone) and admits everyone
             async with http.get(f"{s.base_url}/api/v1/sessions/{s.session_id}/roster") as r:
                 roster_bodies.append(await r.text())
-            await until(lambda: _async(len([m for m in host.messages if m.get("type") == "lobby"
-                                             and len(m["waiting"]) == 2]) > 0), 20)
+            await until(
+                lambda: _async(
+                    len(
+                        [
+                            m
+                            for m in host.messages
+                            if m.get("type") == "lobby" and len(m["waiting"]) == 2
+                        ]
+                    )
+                    > 0
+                ),
+                20,
+            )
             await host.send({"type": "command", "name": "admit_all", "id": "all"})
             await until(lambda: page.evaluate("window.confide.stage === 'room'"), 20)
             await wren.wait_admitted()
 
             # let media and stats flow: everyone sees everyone
-            await until(lambda: _async(host.peers.get(wren.me["id"]) is not None
-                                        and host.peers[wren.me["id"]].video_frames > 5), 30)
-            await until(lambda: page.evaluate(
-                "document.querySelectorAll('figure[data-participant-id] video').length >= 2"), 30)
+            await until(
+                lambda: _async(
+                    host.peers.get(wren.me["id"]) is not None
+                    and host.peers[wren.me["id"]].video_frames > 5
+                ),
+                30,
+            )
+            await until(
+                lambda: page.evaluate(
+                    "document.querySelectorAll('figure[data-participant-id] video').length >= 2"
+                ),
+                30,
+            )
             await asyncio.sleep(2)
-            await host.send({"type": "command", "name": "chat", "to": "all",
-                             "text": "Welcome, everyone", "id": "hello"})
+            await host.send(
+                {
+                    "type": "command",
+                    "name": "chat",
+                    "to": "all",
+                    "text": "Welcome, everyone",
+                    "id": "hello",
+                }
+            )
             await asyncio.sleep(1)
-            seen_by_users.append(await page.evaluate(
-                """async () => {
+            seen_by_users.append(
+                await page.evaluate(
+                    """async () => {
                     const out = [];
                     for (const k of ['publisher', 'subscriber']) {
                       const c = window.confide[k];
@@ -138,7 +189,8 @@ async def test_no_real_name_reaches_service_users_or_logs(server, tmp_path: Path
                     out.push(document.title);
                     return out.join('\\n');
                 }"""
-            ))
+                )
+            )
             seen_by_users.append(json.dumps(wren.messages))
             seen_by_users.append(await _stats_json([wren.pub_pc, wren.sub_pc]))
             for pc in (wren.pub_pc, wren.sub_pc):

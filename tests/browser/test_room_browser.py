@@ -17,8 +17,6 @@ from web.bot import Bot, ColorTrack, ToneTrack
 pytestmark = pytest.mark.browser
 
 
-
-
 @pytest.fixture(scope="module")
 def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("video") / "astronaut.y4m"

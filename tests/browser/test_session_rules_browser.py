@@ -28,8 +28,6 @@ def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(path, astronaut_frames("static", 15), fps=15)
 
 
-
-
 async def _stage(page: Page, stage: str, timeout_s: float = 20.0) -> None:
     await page.wait_for_function(
         "(s) => window.confide && window.confide.stage === s",
@@ -413,8 +411,10 @@ async def test_the_host_returns_to_control_after_the_grace(server, face_video: P
         host = await _host_page(ctx, s)
         host_id = await _js(host, "window.confide.me.id")
         # a member waits in the lobby (a signaling-only client)
-        status = await ctx.request.post(f"{s.base_url}/api/v1/invites/redeem",
-                                        data={"token": s.links["Robin"].rsplit("/", 1)[1]})
+        status = await ctx.request.post(
+            f"{s.base_url}/api/v1/invites/redeem",
+            data={"token": s.links["Robin"].rsplit("/", 1)[1]},
+        )
         member = WireClient(s.base_url, "Robin")
         try:
             assert (await member.join((await status.json())["grant"]))["type"] == "joined"
@@ -430,6 +430,8 @@ async def test_the_host_returns_to_control_after_the_grace(server, face_video: P
             # back: the old grant is spent, so the page gets a fresh host grant with its login
             await host.goto(f"{s.base_url}/room")
             await _stage(host, "room", 30.0)
+            # "joined" shows the room; the host's own state follows in the next message
+            await host.wait_for_function("() => window.confide.selfState !== null")
             assert await _js(host, "window.confide.selfState.lobby_state") == "admitted"
             assert "grant_replayed" in await _js(host, "window.confide.errors")
             # and is in control: the lock takes effect in the rules and the room

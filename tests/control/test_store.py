@@ -321,3 +321,48 @@ def test_open_store_twice_on_one_database(db_url: str, clock: Clock) -> None:
             assert conn.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == 1
     finally:
         second.dispose()
+
+
+def test_attendance_is_made_once_when_a_join_and_an_agreement_arrive_together(
+    store: Store,
+) -> None:
+    """A join and the agreement's answers written at the same moment, from different
+    threads, make one attendance row between them: neither fails on the row's key, and
+    every join is counted."""
+    clin, group, _ = _setup(store)
+    people = [
+        store.call(groups.add_member, clin, group.id, real_name=f"Real Person {name[0]}x",
+                   pseudonym=name)
+        for name in ("Ash", "Bea", "Cal", "Dot", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jem",
+                     "Kai", "Lou")
+    ]
+    s = _session(store, clin, group.id)
+    writes = [
+        (sessions.record_join, (s.id, p.participant_id)) for p in people
+    ] + [
+        (sessions.record_checklist, (s.id, p.participant_id, {"headphones": True}))
+        for p in people
+    ] + [
+        (sessions.record_join, (s.id, p.participant_id)) for p in people
+    ]
+    start = threading.Barrier(len(writes))
+    failures: list[BaseException] = []
+
+    def write(fn: object, args: tuple[object, ...]) -> None:
+        start.wait()
+        try:
+            assert store.call(fn, *args)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 (collected and reported below)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=w) for w in writes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    report = {r["pseudonym"]: r for r in store.call(sessions.attendance_report, clin, s.id)}
+    for p in people:
+        row = report[p.pseudonym]
+        assert row["status"] == "attended" and row["joins"] == 2, row
+        assert row["checklist"] == {"headphones": True}

@@ -29,8 +29,11 @@ def _metric(text: str, name: str) -> float:
 
 
 async def test_ready_until_postgres_stops(
-    aiohttp_client: Callable[..., Any], tmp_path: Path
+    aiohttp_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    log = tmp_path / "hazard_log.md"
+    log.write_bytes(SafetyConfig().log_path.read_bytes())
+    monkeypatch.setenv("CONFIDE_HAZARD_LOG", str(log))
     with running_postgres() as pg:
         settings = load_settings(tmp_path / "data", database_url=pg.create_database(),
                                  media_processes=0)
@@ -39,16 +42,32 @@ async def test_ready_until_postgres_stops(
         assert resp.status == 200 and await resp.json() == {"status": "ready"}
         errors_before = _metric(await (await client.get("/metrics")).text(),
                                 "confide_db_errors_total")
+        assert _metric(await (await client.get("/metrics")).text(), "confide_database_up") == 1
         pg.stop()
         resp = await client.get("/readyz")
         body = await resp.json()
-        assert resp.status == 503 and body["status"] == "not_ready"
+        # degraded, still serving: sessions in progress carry on without the database
+        assert resp.status == 200 and body["status"] == "degraded"
         assert body["reasons"] == ["database: OperationalError"]
-        # alive all the same, and the failure is counted
+        # alive all the same, and the failure is counted and shown
         assert (await client.get("/healthz")).status == 200
-        errors_after = _metric(await (await client.get("/metrics")).text(),
-                               "confide_db_errors_total")
-        assert errors_after > errors_before
+        metrics = await (await client.get("/metrics")).text()
+        assert _metric(metrics, "confide_db_errors_total") > errors_before
+        assert _metric(metrics, "confide_database_up") == 0
+        # a database outage alone is degraded; with another failure the node is not ready
+        kept = log.read_bytes()
+        log.unlink()
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert await resp.json() == {
+            "status": "not_ready",
+            "reasons": ["database: OperationalError", "hazard log: unreadable"],
+        }
+        log.write_bytes(kept)
+        pg.start()
+        resp = await client.get("/readyz")
+        assert resp.status == 200 and await resp.json() == {"status": "ready"}
+        assert _metric(await (await client.get("/metrics")).text(), "confide_database_up") == 1
 
 
 async def test_not_ready_without_a_readable_hazard_log(

@@ -90,6 +90,11 @@ def pause(state: SessionState) -> None:
     run(state, "h1", Command("pause"))
 
 
+def lobby_emptied(state: SessionState) -> None:
+    run(state, "h1", Command("admit", target="w1"))
+    run(state, "h1", Command("decline", target="p1"))
+
+
 def host_only_unmute(state: SessionState) -> None:
     state.rules = GroupRules(unmute_policy="host_only")
 
@@ -198,6 +203,14 @@ DENIALS: list[tuple[str, Setup, str, Command, str]] = [
     ("group chat from the lobby", nothing, "w1", Command("chat", text="hi"), "not_admitted"),
     ("host chat from pre-join", nothing, "p1", Command("chat", to="host", text="hi"),
      "not_present"),
+    ("host to an empty lobby", lobby_emptied, "h1", Command("chat", to="lobby", text="hi"),
+     "nobody_waiting"),
+    ("member writes to the lobby", nothing, "m1", Command("chat", to="lobby", text="hi"),
+     "host_only"),
+    ("host to someone in the room as if waiting", nothing, "h1",
+     Command("chat", to="lobby", target="m1", text="hi"), "not_waiting"),
+    ("host to an unknown person waiting", nothing, "h1",
+     Command("chat", to="lobby", target="p_nobody", text="hi"), "not_waiting"),
     ("chat to absent host", host_leaves, "m1", Command("chat", to="host", text="hi"),
      "no_host_present"),
     ("empty chat", nothing, "m1", Command("chat", text=" \x00\n\t "), "chat_empty"),
@@ -289,6 +302,11 @@ ALLOWED: list[tuple[str, str, Command, list[object]]] = [
      [DeliverChat("m1", "all", "hello", ("h1", "m2"))]),
     ("chat to host from lobby", "w1", Command("chat", to="host", text="I'm here"),
      [DeliverChat("w1", "host", "I'm here", ("h1",))]),
+    ("host to everyone waiting", "h1", Command("chat", to="lobby", text="Five minutes"),
+     [DeliverChat("h1", "lobby", "Five minutes", ("w1", "p1"))]),
+    ("host to one person waiting", "h1",
+     Command("chat", to="lobby", target="w1", text="Nearly ready"),
+     [DeliverChat("h1", "lobby", "Nearly ready", ("w1",))]),
     ("publish in the room", "m1", Command("publish_media", media="video"), []),
     ("leave", "m2", Command("leave"), [SetState("m2", S.LEFT, "leave")]),
     ("confirm checklist", "p1", Command("confirm_checklist", answers=ALL_ITEMS),

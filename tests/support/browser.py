@@ -55,10 +55,16 @@ BASE_FLAGS = [
 
 @asynccontextmanager
 async def chromium(
-    video: Path | None = None, *, extra_flags: tuple[str, ...] = ()
+    video: Path | None = None,
+    *,
+    extra_flags: tuple[str, ...] = (),
+    without_flags: tuple[str, ...] = (),
 ) -> AsyncIterator[Browser]:
-    """A fresh Chromium with its own profile; `video` is the fake camera's .y4m file."""
-    flags = [*BASE_FLAGS, *extra_flags]
+    """A fresh Chromium with its own profile; `video` is the fake camera's .y4m file.
+
+    `without_flags` drops base flags: without the fake-UI flag headless Chromium refuses the
+    camera and microphone, as a person who pressed "Block" would."""
+    flags = [f for f in BASE_FLAGS if f not in without_flags] + list(extra_flags)
     if video is not None:
         flags.append(f"--use-file-for-fake-video-capture={video}")
     async with async_playwright() as pw:

@@ -46,6 +46,9 @@ class PostgresServer:
     port: int
     data_dir: Path
     bin_dir: Path
+    # what `start()` needs to bring the same server back after `stop()`
+    options: str = ""
+    log_path: Path | None = None
 
     @property
     def admin_url(self) -> str:
@@ -64,6 +67,19 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def start(self) -> None:
+        """Start the server again after `stop()` (same port, same data)."""
+        subprocess.run(
+            _as_postgres(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l",
+                 str(self.log_path or self.data_dir.parent / "log"), "-w", "-t", "60",
+                 "-o", self.options, "start"]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
 
     def stop(self) -> None:
         subprocess.run(
@@ -127,7 +143,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         capture_output=True,
         timeout=90,
     )
-    server = PostgresServer(port, data_dir, bin_dir)
+    server = PostgresServer(port, data_dir, bin_dir, options, root / "log")
     try:
         yield server
     finally:

@@ -395,7 +395,9 @@ class SessionWalk:
         if name == "set_text_only":
             fields["enabled"] = rng.random() < 0.6
         if name == "chat":
-            fields["to"] = rng.choice(["all", "host"])
+            fields["to"] = rng.choice(["all", "host", "lobby"])
+            if fields["to"] == "lobby" and rng.random() < 0.5:
+                fields["target"] = self._someone(actor)
             fields["text"] = rng.choice(["hello", "", "x" * 1200, "<b>hi</b>", "ok\u200b"])
         if name == "confirm_checklist":
             fields["answers"] = [i.id for i in GROUP_AGREEMENT]

@@ -114,6 +114,10 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     from web.safety import setup_safety
 
     setup_safety(app, settings)
+    # live rooms' state in the store, written behind; rooms taken back at start
+    from web.live import setup_live
+
+    setup_live(app)
 
 
 __all__ = ["setup_control_plane", "ROUTES", "API_PREFIX", "all_routes"]

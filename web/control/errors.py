@@ -40,6 +40,8 @@ _STATUS: list[tuple[type[store_errors.StoreError], int]] = [
     (store_errors.AuthFailed, 401),
     (store_errors.Throttled, 429),
     (store_errors.GateClosed, 409),
+    # the database is away or locked: a clear "try again in a moment", with Retry-After
+    (store_errors.StoreUnavailable, 503),
 ]
 
 

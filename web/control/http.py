@@ -34,7 +34,8 @@ def error_response(exc: ApiError) -> web.Response:
     """The JSON body every error has."""
     body: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
     response = web.json_response({"error": body}, status=exc.status)
-    if exc.status == 429 and "retry_after_s" in exc.extra:
+    # throttled (429), or the database away for a moment (503): when to try again
+    if exc.status in (429, 503) and "retry_after_s" in exc.extra:
         response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
     return response
 

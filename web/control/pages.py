@@ -26,6 +26,7 @@ INVITE_PAGE = """<!doctype html>
 <p id="status" role="status">Loading&hellip;</p>
 <noscript><p>This page needs JavaScript to join the session.</p></noscript>
 </main>
+<footer><p><a href="/accessibility" target="_blank" rel="noopener">Accessibility statement</a></p></footer>
 <script type="module" src="{module}"></script>
 </body>
 </html>

@@ -1,9 +1,14 @@
 """`/healthz` (is the process alive) and `/readyz` (can it serve a session now).
 
 Both are unauthenticated, for load balancers and systemd; neither says anything about who
-is using the service. `/readyz` answers 503 with the reasons when the database does not
-answer, media workers could not be kept running, or the hazard log cannot be read (without
-it no session may start).
+is using the service. `/readyz` answers 503 with the reasons when media workers could not be
+kept running or the hazard log cannot be read (without it no session may start).
+
+A database that does not answer makes the node `degraded`, answered with 200: sessions in
+progress carry on (commands, media, reconnects within the grace never wait for it) and
+their records wait in a bounded queue, so the node must keep receiving its members; new
+joins are told to try again in a moment by the API itself. The queue's depth, drops and the
+database's state are in `/metrics`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
+
+from web.store.errors import StoreUnavailable
 
 from .. import keys
 
@@ -41,8 +48,18 @@ async def _database(app: web.Application) -> str | None:
         await asyncio.wait_for(store.run(ping), DB_TIMEOUT_S)
     except TimeoutError:
         return f"database: no answer within {DB_TIMEOUT_S:.0f} s"
+    except StoreUnavailable as exc:
+        # the driver's error type only: its message can quote a statement's values
+        cause = exc.__cause__
+        return f"database: {type(getattr(cause, 'orig', None) or cause or exc).__name__}"
     except Exception as exc:
         return f"database: {type(exc).__name__}"
+    from .metrics import OPS
+
+    queue = OPS.record_queue()
+    if queue is not None and not queue.writing:
+        # it answers reads but refuses writes (a SQLite file locked by another writer)
+        return f"database: records cannot be written (for {queue.not_writing_for_s:.0f} s)"
     return None
 
 
@@ -73,16 +90,23 @@ async def _hazard_log(app: web.Application) -> str | None:
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
-    """Ready: database, media workers and hazard log; 503 with the reasons otherwise."""
+    """Ready: database, media workers and hazard log. 503 with the reasons when media
+    workers or the hazard log fail; 200 `degraded` with the reason when only the database
+    does (see the module docstring)."""
     app = request.app
-    reasons = [
-        r for r in (await _database(app), _media_workers(app), await _hazard_log(app)) if r
-    ]
-    if reasons:
+    database = await _database(app)
+    failed = [r for r in (_media_workers(app), await _hazard_log(app)) if r]
+    reasons = [r for r in (database, *failed) if r]
+    if failed:
         logger.warning("not ready: %s", "; ".join(reasons))
         return web.json_response(
             {"status": "not_ready", "reasons": reasons}, status=503,
             headers={"Cache-Control": "no-store"},
+        )
+    if database is not None:
+        logger.warning("degraded: %s; sessions in progress carry on", database)
+        return web.json_response(
+            {"status": "degraded", "reasons": reasons}, headers={"Cache-Control": "no-store"},
         )
     return web.json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
 

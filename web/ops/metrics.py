@@ -16,8 +16,10 @@ import asyncio
 import hmac
 import ipaddress
 import threading
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -39,6 +41,26 @@ LOOP_LAG_BUCKETS_S: tuple[float, ...] = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.
 LOOP_PROBE_S = 0.25
 
 
+@dataclass(frozen=True)
+class RecordQueueGauges:
+    """A queue of records (attendance, agreement answers, incidents, audit) that rides out
+    a database outage: what it holds, has written and has lost since the process started."""
+
+    # False while the queue's writes fail (a database that still answers reads may refuse
+    # writes: a SQLite file locked by another writer), and for how long
+    writing: bool
+    not_writing_for_s: float
+    pending: int
+    capacity: int
+    written: int
+    # records given up because the queue was full, by record kind (a small fixed set)
+    dropped: Mapping[str, int]
+    # records the store refused for their content (never retried)
+    refused: int
+    # live rooms whose latest state (who is admitted, removed, the host) is not yet stored
+    rooms_pending: int = 0
+
+
 class OpsCounters:
     """This process's counters that are not media counters."""
 
@@ -46,8 +68,11 @@ class OpsCounters:
         self._lock = threading.Lock()
         self.join_refusals: Counter[tuple[str, str]] = Counter()
         self.db_errors = 0
+        # since when (monotonic) the last database call found the database unreachable
+        self.db_down_since: float | None = None
         self.loop_lag_s = Histogram(LOOP_LAG_BUCKETS_S)
         self._audit_queue_depth: Callable[[], int] | None = None
+        self._record_queue: Callable[[], RecordQueueGauges] | None = None
 
     def join_refused(self, stage: str, code: str) -> None:
         """A join refused at `stage` ("invite": redeeming a link; "signaling": the room)."""
@@ -55,13 +80,49 @@ class OpsCounters:
             self.join_refusals[(stage, code[:64])] += 1
 
     def db_error(self, exc: BaseException | None = None) -> None:
+        """A database call failed; `StoreUnavailable` (down, locked, timed out) marks the
+        database down until a call succeeds."""
+        from web.store.errors import StoreUnavailable
+
         with self._lock:
             self.db_errors += 1
+            if isinstance(exc, StoreUnavailable) and self.db_down_since is None:
+                self.db_down_since = time.monotonic()
+
+    def db_ok(self) -> None:
+        """A database call succeeded."""
+        if self.db_down_since is not None:
+            with self._lock:
+                self.db_down_since = None
+
+    def db_down_for(self) -> float | None:
+        """Seconds the database has been unreachable, or None while it answers."""
+        since = self.db_down_since
+        return None if since is None else time.monotonic() - since
 
     def set_audit_queue_source(self, depth: Callable[[], int] | None) -> None:
         """Register how many audit events wait to be written (a bounded queue that rides
         out a database outage reports its length here); None unregisters."""
         self._audit_queue_depth = depth
+
+    def set_record_queue_source(self, gauges: Callable[[], RecordQueueGauges] | None) -> None:
+        """Register the record queue's gauges (see `RecordQueueGauges`); None unregisters."""
+        self._record_queue = gauges
+
+    def release_record_queue(self, gauges: Callable[[], RecordQueueGauges]) -> None:
+        """Unregister the queue registered with `gauges` (and its depth), if still the one."""
+        if self._record_queue == gauges:
+            self._record_queue = None
+            self._audit_queue_depth = None
+
+    def record_queue(self) -> RecordQueueGauges | None:
+        source = self._record_queue
+        if source is None:
+            return None
+        try:
+            return source()
+        except Exception:  # a broken source must not break the scrape
+            return None
 
     def audit_queue_depth(self) -> int:
         source = self._audit_queue_depth
@@ -170,16 +231,72 @@ def _ops() -> Iterator[Metric]:
     yield CounterMetricFamily(
         "confide_db_errors", "Database operations that failed", value=OPS.db_errors
     )
+    yield from _database()
     yield GaugeMetricFamily(
-        "confide_audit_queue_depth", "Audit events waiting to be written",
+        "confide_audit_queue_depth",
+        "Records (audit, attendance, agreement answers, incidents) waiting to be written",
         value=OPS.audit_queue_depth(),
     )
+    yield from _record_queue(OPS.record_queue())
     refusals = CounterMetricFamily(
         "confide_join_refusals", "Joins refused, by stage and code", labels=["stage", "code"]
     )
     for (stage, code), n in sorted(OPS.join_refusals.items()):
         refusals.add_metric([stage, code], n)
     yield refusals
+
+
+def database_down_for() -> float | None:
+    """Seconds the database has been unreachable or refusing the record queue's writes, or
+    None while it answers and takes them."""
+    down_for = OPS.db_down_for()
+    queue = OPS.record_queue()
+    if queue is not None and not queue.writing:
+        down_for = max(down_for or 0.0, queue.not_writing_for_s)
+    return down_for
+
+
+def _database() -> Iterator[Metric]:
+    down_for = database_down_for()
+    yield GaugeMetricFamily(
+        "confide_database_up",
+        "0 while the database is unreachable (down, timed out) or refuses the record "
+        "queue's writes (locked), 1 otherwise",
+        value=1 if down_for is None else 0,
+    )
+    yield GaugeMetricFamily(
+        "confide_database_unavailable_seconds",
+        "How long the database has been unavailable (0 while it answers)",
+        value=round(down_for or 0.0, 1),
+    )
+
+
+def _record_queue(gauges: RecordQueueGauges | None) -> Iterator[Metric]:
+    if gauges is None:
+        return  # records are written in the request's own transaction
+    yield GaugeMetricFamily(
+        "confide_room_states_pending",
+        "Live rooms whose latest state is not yet in the store (a restart needs it there)",
+        value=gauges.rooms_pending,
+    )
+    yield GaugeMetricFamily(
+        "confide_records_capacity", "Records the queue holds before it must drop some",
+        value=gauges.capacity,
+    )
+    yield CounterMetricFamily(
+        "confide_records_written", "Records written from the queue", value=gauges.written
+    )
+    dropped = CounterMetricFamily(
+        "confide_records_dropped", "Records lost because the queue was full, by kind",
+        labels=["kind"],
+    )
+    for kind, n in sorted(gauges.dropped.items()):
+        dropped.add_metric([kind], n)
+    yield dropped
+    yield CounterMetricFamily(
+        "confide_records_refused", "Records the store refused for their content",
+        value=gauges.refused,
+    )
 
 
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)

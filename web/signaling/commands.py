@@ -88,11 +88,13 @@ class SetTextOnly(_Command):
 
 class Chat(_Command):
     name: Literal["chat"]
-    to: Literal["all", "host"] = "all"
+    to: Literal["all", "host", "lobby"] = "all"
+    # with to="lobby": one person in the waiting room (none: everyone waiting)
+    target: ParticipantId | None = None
     text: ChatText
 
     def to_command(self) -> Command:
-        return Command(self.name, to=self.to, text=self.text)
+        return Command(self.name, to=self.to, text=self.text, target=self.target)
 
 
 class ConfirmChecklist(_Command):

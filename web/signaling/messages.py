@@ -85,6 +85,13 @@ class Ping(_Message):
     ts: float | int | None = None
 
 
+class IncomingVideo(_Message):
+    """Receive other people's video or not (a member on little data turns it off)."""
+
+    type: Literal["incoming_video"]
+    enabled: bool
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -98,7 +105,10 @@ class CommandMessage:
     type: Literal["command"] = "command"
 
 
-Inbound = Join | PublishOffer | PreviewOffer | SubscribeAnswer | Mute | Ping | Leave | CommandMessage
+Inbound = (
+    Join | PublishOffer | PreviewOffer | SubscribeAnswer | Mute | Ping | Leave | IncomingVideo
+    | CommandMessage
+)
 
 MODELS: dict[str, type[BaseModel]] = {
     "join": Join,
@@ -108,6 +118,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "mute": Mute,
     "ping": Ping,
     "leave": Leave,
+    "incoming_video": IncomingVideo,
 }
 MESSAGE_TYPES = frozenset({*MODELS, "command"})
 # commands the rules know but that never come from a participant (see .commands)

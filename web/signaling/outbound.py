@@ -166,7 +166,7 @@ class ChatMessage(_Out):
     type: Literal["chat"]
     from_: str = Field(alias="from")
     display_name: str
-    to: Literal["all", "host"]
+    to: Literal["all", "host", "lobby"]
     text: str
     ts_ms: int
 
@@ -194,11 +194,27 @@ class Closing(_Out):
     reason: str | None = None
 
 
+class ServiceRestarting(_Out):
+    """The service is stopping to start again: the socket then closes; reconnect."""
+
+    type: Literal["service_restarting"]
+    message: str
+    retry_after_ms: int
+
+
 class Ok(_Out):
     type: Literal["ok"]
     command: str
     ref: Ref | None = None
     message: str
+
+
+class IncomingVideo(_Out):
+    """Whether this member receives other people's video (off saves data)."""
+
+    type: Literal["incoming_video"]
+    enabled: bool
+    ref: Ref | None = None
 
 
 class Pong(_Out):
@@ -219,7 +235,7 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | RoomFocus | Closing | Ok | Pong | Error,
+    | RoomLocked | RoomFocus | Closing | ServiceRestarting | IncomingVideo | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

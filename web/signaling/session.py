@@ -30,6 +30,7 @@ from .messages import (
     PROTOCOL_VERSION,
     CommandMessage,
     Inbound,
+    IncomingVideo,
     Join,
     Leave,
     Mute,
@@ -249,6 +250,9 @@ class SignalingSession:
             room.set_self_muted(participant, msg.kind, msg.muted)
         elif isinstance(msg, Ping):
             self.send(_with_ref({"type": "pong", "ts": msg.ts}, msg.id))
+        elif isinstance(msg, IncomingVideo):
+            room.set_incoming_video(participant, msg.enabled)
+            self.send(_with_ref({"type": "incoming_video", "enabled": msg.enabled}, msg.id))
         elif isinstance(msg, Leave):
             await self._depart("left")
             await self._close(WSCloseCode.OK, "left")

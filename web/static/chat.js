@@ -1,6 +1,8 @@
 // In-room chat: plain text only, to everyone or privately to the clinician.
 // Messages are rendered with textContent; nothing in them is fetched, linked or previewed.
 
+import { say } from "./wording.js";
+
 const $ = (id) => document.getElementById(id);
 
 const DENIALS = {
@@ -19,6 +21,18 @@ export class Chat {
   constructor(state) {
     this.state = state;
     $("chat-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.send(); });
+    $("lobby-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.sendFromLobby(); });
+  }
+
+  // from the waiting room: to the clinician alone (the server allows nothing else there)
+  async sendFromLobby() {
+    const input = $("lobby-input");
+    const text = input.value.trim();
+    if (!text || !this.state.signaling) return;
+    $("lobby-error").textContent = "";
+    const reply = await this.state.signaling.command("chat", { to: "host", text });
+    if (reply.type === "ok") input.value = "";
+    else $("lobby-error").textContent = DENIALS[reply.code] || say(reply.code, "Not sent. Please try again.");
   }
 
   // show or hide choices that the rules or the role make pointless
@@ -41,33 +55,36 @@ export class Chat {
     if (reply.type === "ok") {
       input.value = "";
     } else {
-      $("chat-error").textContent = DENIALS[reply.code] || reply.message || "Not sent.";
+      $("chat-error").textContent = DENIALS[reply.code] || say(reply.code, "Not sent. Please try again.");
     }
   }
 
-  // a message from the server: {from, display_name, to, text, ts_ms}
-  receive(msg) {
+  // a message from the server: {from, display_name, to, text, ts_ms}, shown in the list `logId`
+  receive(msg, logId = "chat-log") {
     const entry = {
       from: String(msg.from || ""), display_name: String(msg.display_name || ""),
-      to: msg.to === "host" ? "host" : "all", text: String(msg.text || ""), ts_ms: msg.ts_ms,
+      to: ["host", "lobby"].includes(msg.to) ? msg.to : "all", text: String(msg.text || ""), ts_ms: msg.ts_ms,
     };
     this.state.chat.push(entry);
     const li = document.createElement("li");
-    li.className = entry.to === "host" ? "chat-msg private" : "chat-msg";
+    li.className = entry.to === "all" ? "chat-msg" : "chat-msg private";
     const who = document.createElement("span");
     who.className = "chat-who";
     const mine = this.state.me && entry.from === this.state.me.id;
     who.textContent = mine ? "You" : entry.display_name;
     const meta = document.createElement("span");
     meta.className = "chat-meta";
-    meta.textContent = ` ${timeOf(entry.ts_ms)}${entry.to === "host" ? " · private to the clinician" : ""}`;
+    const where = entry.to === "host" ? " · private to the clinician"
+      : entry.to === "lobby" ? " · to the waiting room" : "";
+    meta.textContent = ` ${timeOf(entry.ts_ms)}${where}`;
     const body = document.createElement("p");
     body.className = "chat-text";
     body.textContent = entry.text;
     li.append(who, meta, body);
-    $("chat-log").append(li);
+    const log = $(logId);
+    log.append(li);
     // keep the page light in a long session
-    while ($("chat-log").children.length > 200) $("chat-log").firstElementChild.remove();
+    while (log.children.length > 200) log.firstElementChild.remove();
     li.scrollIntoView({ block: "nearest" });
     return entry;
   }

@@ -3,6 +3,7 @@
 // Everything is optional; the page says plainly whether the clinician sees who wrote it.
 
 import { MemberApi, Questionnaires } from "./measures.js";
+import { say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -88,7 +89,7 @@ function feedbackForm(box, api, feedback) {
       const sent = await api.call("POST", "/feedback", { answers, comment: text || null });
       if (sent.ok || (sent.error && sent.error.code === "feedback_already_given")) { resolve(); return; }
       send.disabled = false;
-      err.textContent = sent.error ? sent.error.message : "We could not send this. Please try again.";
+      err.textContent = say(sent.error && sent.error.code, "We could not send this. Please try again.");
     });
   });
 }

@@ -3,6 +3,7 @@
 
 import { fillProfileSelect } from "./profiles.js";
 import { Clinical } from "./clinical.js";
+import { say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
 const ROSTER_REFRESH_MS = 5000;
@@ -51,6 +52,20 @@ export class Host {
       $("btn-end-confirm").focus();
     });
     $("btn-end-confirm").addEventListener("click", () => this.run("end"));
+    $("lobby-msg-form").addEventListener("submit", (ev) => { ev.preventDefault(); this.sendToLobby(); });
+  }
+
+  // a word to the waiting room: to everyone there, or to one person
+  async sendToLobby() {
+    const input = $("lobby-msg-input");
+    const text = input.value.trim();
+    if (!text) return;
+    const fields = { to: "lobby", text };
+    if ($("lobby-msg-to").value) fields.target = $("lobby-msg-to").value;
+    $("lobby-msg-error").textContent = "";
+    const reply = await this.state.signaling.command("chat", fields);
+    if (reply.type === "ok") input.value = "";
+    else $("lobby-msg-error").textContent = say(reply.code, "Not sent. Please try again.");
   }
 
   enable(grant) {
@@ -66,7 +81,7 @@ export class Host {
 
   async run(name, fields = {}) {
     const reply = await this.state.signaling.command(name, fields);
-    if (reply.type !== "ok") this.notify(reply.message || "That did not work.");
+    if (reply.type !== "ok") this.notify(say(reply.code));
     return reply;
   }
 
@@ -125,6 +140,16 @@ export class Host {
       return li;
     }));
     $("lobby-empty").hidden = this.waiting.length > 0;
+    const to = $("lobby-msg-to");
+    const chosen = to.value;
+    const everyone = to.firstElementChild;
+    to.replaceChildren(everyone, ...this.waiting.map((p) => {
+      const o = document.createElement("option");
+      o.value = p.id;
+      o.textContent = p.display_name;
+      return o;
+    }));
+    to.value = this.waiting.some((p) => p.id === chosen) ? chosen : "";
     $("btn-admit-all").disabled = !this.waiting.some((p) => p.lobby_state !== "prejoin");
   }
 

@@ -43,7 +43,7 @@ function render(token) {
   const app = document.getElementById("app");
   const card = el("section", { id: "invite-card", class: "card", "aria-labelledby": "invite-title" });
   card.append(
-    el("h2", { id: "invite-title" }, "Join your group session"),
+    el("h1", { id: "invite-title" }, "Join your group session"),
     el("p", {}, "When you are ready, press the button. You will first read the group " +
       "agreement and see how the group will see you, then wait until your clinician lets you in."),
     el("p", {}, "Please join from a private place where nobody else can see or hear the group."),
@@ -84,7 +84,8 @@ async function redeem(token, button, error, status) {
   if (!resp.ok) {
     const code = body.error && body.error.code;
     status.textContent = "";
-    error.textContent = ERRORS[code] || (body.error && body.error.message) ||
+    // the server's own wording and codes are for logs; a person reads plain words
+    error.textContent = ERRORS[code] ||
       "This link could not be used. Please ask your clinician for a new one.";
     // a session not open yet can be tried again; every other refusal is final for this link
     button.disabled = code !== "invite_not_yet_valid";

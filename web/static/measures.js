@@ -3,6 +3,8 @@
 // phone; a questionnaire can be skipped with a reason. Nothing here is ever sent back: the
 // server answers "saved", never a score.
 
+import { say } from "./wording.js";
+
 const $ = (id) => document.getElementById(id);
 const MEMBER_HEADER = "X-Confide-Member";
 const NARROW = "(max-width: 40em)";
@@ -268,8 +270,8 @@ export class Arrival {
     if (this.forms.ask_location && where) {
       const sent = await this.api.call("PUT", "/location", { location: where });
       if (!sent.ok) {
-        onError(sent.error && sent.status === 400 ? sent.error.message
-          : "We could not save where you are. Please try again.");
+        onError(say(sent.error && sent.error.code,
+          "We could not save where you are. Please try again."));
         return false;
       }
       this.forms.location_given = true;
@@ -293,7 +295,7 @@ export class Arrival {
         { submission_id: this.submissionId, timing: "before", responses });
       const code = sent.error && sent.error.code;
       if (sent.ok || code === "submission_replayed" || code === "measure_already_submitted") break;
-      const again = await this.problem(box, sent.error ? sent.error.message : "");
+      const again = await this.problem(box, say(code, "We could not reach Confide."));
       if (!again) break;
     }
     this.forms.submitted = [...(this.forms.submitted || []), ...forms.map((f) => f.id)];

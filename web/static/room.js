@@ -8,12 +8,18 @@ import { Chat } from "./chat.js";
 import { Host } from "./host.js";
 import { Arrival } from "./measures.js";
 import { offerAfterSession } from "./feedback.js";
+import { adviceFor, devicesReachable, openDevices } from "./devices.js";
+import { GENERIC, say } from "./wording.js";
+import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
 const STAGES = ["error", "prejoin", "measures", "lobby", "room", "ended"];
-const GRACE_MS = 30000;
+// reconnecting: exponential backoff with jitter, so pages do not all hit a restarted server
+// at the same instant; the server keeps our place through a restart, so keep trying a while
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 5000;
+const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
 const TILE_MESSAGES = 3;
-const VIDEO = { width: 640, height: 480, frameRate: 15 };
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
 
@@ -23,6 +29,11 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, focus: false, joinError: null, mediaCalls: 0,
+  restarting: false, reconnects: 0, joins: 0,
+  // what the last device check found: null (working) or refused/missing/busy/insecure/failed
+  devices: { audio: null, video: null },
+  // low data: others' video switched off; link figures from getStats (self, and per member)
+  incomingVideo: true, link: { self: null, members: {} }, midOwner: {},
 };
 window.confide = state; // read by the end-to-end tests
 
@@ -30,9 +41,12 @@ function setStatus(text) { $("status").textContent = text; }
 function notify(text) { $("notice").textContent = text; }
 
 function show(stage) {
-  if (state.stage !== stage) state.stageHistory.push(stage);
+  const changed = state.stage !== stage;
+  if (changed) state.stageHistory.push(stage);
   state.stage = stage;
   for (const s of STAGES) $(`stage-${s}`).hidden = s !== stage;
+  // a new step: keyboard and screen reader users start at its heading, not where they were
+  if (changed) $(`${stage}-title`).focus();
 }
 
 function fail(text) {
@@ -43,6 +57,9 @@ function fail(text) {
   show("error");
   setStatus("Not connected");
 }
+
+// a refusal worth trying again (the service is restarting or cannot reach its records)
+class Retry extends Error {}
 
 // --- grants: from the address (then hidden), the tab's storage, or the invite's resume
 function readGrant() {
@@ -57,30 +74,60 @@ function readGrant() {
   return sessionStorage.getItem("confide.grant");
 }
 
+// an error whose text is meant for the person (other errors show a plain fallback instead)
+function plainError(text) { return Object.assign(new Error(text), { plain: text }); }
+
 function grantClaims(grant) {
+  // the grant's claims (plain base64url JSON; the server verifies, the page only reads)
   try {
     return JSON.parse(atob(grant.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   } catch { return {}; }
 }
 
+function readCookie(name) {
+  const found = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
+// a fresh grant can be had: a member from their invite's secret, a host from their login
+function canRefresh() {
+  const held = sessionStorage.getItem("confide.grant");
+  return Boolean(sessionStorage.getItem("confide.invite_resume")
+    || (held && grantClaims(held).role === "host"));
+}
+
+async function postForGrant(path, body, headers = {}) {
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Retry("Could not reach the server.");
+  }
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 503 || resp.status === 502 || resp.status === 504) {
+    // restarting, or its database is away for a moment: try again
+    throw new Retry("The service is busy.");
+  }
+  return { resp, data };
+}
+
 async function freshHostGrant(sessionId) {
   // a clinician signed in to this service gets a new host grant, however long they were away
-  const csrf = document.cookie.split("; ").find((c) => c.startsWith("confide_csrf="));
-  const resp = await fetch(`/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json",
-               "X-CSRF-Token": csrf ? decodeURIComponent(csrf.split("=")[1]) : "" },
-    body: "{}",
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant(
+    `/api/v1/sessions/${encodeURIComponent(sessionId)}/host-grant`, {},
+    { "X-CSRF-Token": readCookie("confide_csrf") });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
-    throw new Error(code === "session_ended" ? "This session has ended."
+    const code = data.error && data.error.code;
+    throw plainError(code === "session_ended" ? "This session has ended."
       : "Please sign in again to return to the session.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
+  sessionStorage.setItem("confide.grant", data.grant);
   sessionStorage.removeItem("confide.resume");
-  return body.grant;
+  return data.grant;
 }
 
 async function freshGrant() {
@@ -89,31 +136,28 @@ async function freshGrant() {
   if (claims.role === "host" && claims.sid) return freshHostGrant(claims.sid);
   const resume = sessionStorage.getItem("confide.invite_resume");
   if (!resume) return null;
-  const resp = await fetch("/api/v1/invites/resume", {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ resume }),
-  });
-  const body = await resp.json().catch(() => ({}));
+  const { resp, data } = await postForGrant("/api/v1/invites/resume", { resume });
   if (!resp.ok) {
-    const code = body.error && body.error.code;
-    throw new Error(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
+    const code = data.error && data.error.code;
+    throw plainError(code === "invite_revoked" ? "Your link has been withdrawn by the clinician."
       : code === "invite_expired" ? "Your link has expired." : "Your link can no longer be used.");
   }
-  sessionStorage.setItem("confide.grant", body.grant);
-  return body.grant;
+  sessionStorage.setItem("confide.grant", data.grant);
+  return data.grant;
 }
 
 // --- local devices
-async function getMedia(constraints) {
+// open the wanted devices that are not live yet; keeps what works, records what does not
+async function openWanted({ audio, video }) {
+  const want = { audio: audio && !liveTrack("audio"), video: video && !liveTrack("video") };
+  if (!want.audio && !want.video) return { audio: null, video: null, tracks: [] };
   state.mediaCalls += 1;
-  try {
-    return await navigator.mediaDevices.getUserMedia(constraints);
-  } catch (e) {
-    state.errors.push(`media: ${e.name}`);
-    notify("We could not start your camera or microphone. You can still take part by text.");
-    return null;
-  }
+  const found = await openDevices(want);
+  for (const t of found.tracks) { dropTrack(t.kind); state.localStream.addTrack(t); }
+  for (const name of found.names) state.errors.push(`media: ${name}`);
+  if (want.audio) state.devices.audio = found.audio;
+  if (want.video) state.devices.video = found.video;
+  return found;
 }
 
 function liveTrack(kind) {
@@ -143,10 +187,9 @@ async function ensureTrack(kind) {
   const have = liveTrack(kind);
   if (have) return have;
   dropTrack(kind);
-  const got = await getMedia(kind === "video" ? { video: VIDEO } : { audio: true });
-  const track = got && got.getTracks()[0];
-  if (track) state.localStream.addTrack(track);
-  return track || null;
+  const found = await openWanted({ audio: kind === "audio", video: kind === "video" });
+  if (found[kind]) notify(adviceFor(found));
+  return liveTrack(kind) || null;
 }
 
 // send the current local track of `kind` (or nothing) on the publisher connection
@@ -187,8 +230,8 @@ function tileFor(p) {
     badges.className = "badges";
     cap.append(name, badges);
     const messages = document.createElement("ul");
+    // not a live region: the chat log already announces these words, and twice is noise
     messages.className = "tile-messages";
-    messages.setAttribute("aria-live", "polite");
     // the picture and its caption in one box; a host's controls sit below it, not over it
     const media = document.createElement("div");
     media.className = "tile-media";
@@ -245,6 +288,7 @@ function showSelfView(track) {
 }
 
 function onTracks(tracks) {
+  for (const { mid, participantId, kind } of tracks) state.midOwner[mid] = { participantId, kind };
   for (const { participantId, kind, track } of tracks) {
     if (state.me && participantId === state.me.id) {
       // self-view: the server's processed picture, what the group sees; never the camera
@@ -275,6 +319,16 @@ function enterPrejoin() {
   leaveRoomMedia();
   show("prejoin");
   setStatus("Getting ready");
+  if (!devicesReachable()) {
+    // no device can work on this page: say so now, before anyone presses a button
+    $("device-status").textContent = adviceFor({ audio: "insecure", video: "insecure" });
+    $("btn-preview").disabled = true;
+    const ss = state.selfState || {};
+    if (ss.text_only_allowed && !$("prejoin-text-only").checked) {
+      $("prejoin-text-only").checked = true;
+      $("preview-tile").hidden = true;
+    }
+  }
 }
 
 function enterLobby() {
@@ -299,11 +353,19 @@ async function enterRoom() {
   show("room");
   setStatus("In the session");
   const ss = state.selfState || {};
-  if (!ss.text_only && !$("prejoin-text-only").checked
-      && (!liveTrack("audio") || !liveTrack("video"))) {
+  if (!ss.text_only && !$("prejoin-text-only").checked) {
     // a muted microphone is still opened, so unmuting later is instant
-    const got = await getMedia({ audio: true, video: VIDEO });
-    if (got) for (const t of got.getTracks()) { dropTrack(t.kind); state.localStream.addTrack(t); }
+    const found = await openWanted({ audio: true, video: true });
+    if (!liveTrack("audio") && !liveTrack("video")) {
+      // neither device: take part by text rather than not at all
+      const reply = ss.text_only_allowed
+        ? await state.signaling.command("set_text_only", { enabled: true }) : { type: "error" };
+      notify(reply.type === "ok"
+        ? `${adviceFor(found)} You are taking part by text: use the chat to write to the group.`
+        : `${adviceFor(found)} You can still listen and use the chat.`);
+    } else if (found.audio || found.video) {
+      notify(adviceFor(found));
+    }
   }
   applyTrackStates();
   if (state.localStream.getTracks().length) {
@@ -317,10 +379,33 @@ function closePreview() {
   if (state.preview) { state.preview.close(); state.preview = null; }
 }
 
+// the pre-join check: camera and microphone, with what to do if either does not work
+async function checkDevices() {
+  const status = $("device-status");
+  status.textContent = "Checking your camera and microphone…";
+  const found = await openWanted({ audio: true, video: true });
+  const audioOk = Boolean(liveTrack("audio"));
+  // the microphone is only checked here: it is opened again in the room, not kept open
+  dropTrack("audio");
+  const videoOk = Boolean(liveTrack("video"));
+  status.textContent = adviceFor({ audio: audioOk ? null : found.audio || "failed",
+                                   video: videoOk ? null : found.video || "failed" })
+    || "Your camera and microphone work.";
+  if (!audioOk && !videoOk && state.selfState && state.selfState.text_only_allowed) {
+    $("prejoin-text-only-field").hidden = false;
+  }
+  return videoOk;
+}
+
 async function startPreview() {
   $("btn-preview").disabled = true;
-  const track = await ensureTrack("video");
-  if (!track) { $("btn-preview").disabled = false; return; }
+  const videoOk = await checkDevices();
+  const track = liveTrack("video");
+  if (!videoOk || !track) {
+    $("btn-preview").textContent = "Check again";
+    $("btn-preview").disabled = !devicesReachable();
+    return;
+  }
   closePreview();
   state.preview = new Preview(state.signaling, state.iceServers);
   try {
@@ -391,8 +476,10 @@ function wire(sig) {
   let joined = false;
   sig.on("joined", (msg) => {
     joined = true;
+    state.joins += 1;
     state.me = msg.participant;
     state.joinError = null;
+    if (state.restarting) { state.restarting = false; notify(""); }
     state.iceServers = msg.ice_servers || [];
     state.paused = Boolean(msg.paused);
     sessionStorage.setItem("confide.resume", msg.resume || "");
@@ -409,8 +496,11 @@ function wire(sig) {
     state.subscriber = new Subscriber(sig, state.iceServers, onTracks);
     setRoster(msg.participants || []);
     if (msg.participant.state === "admitted") enterRoom();
+    // a new connection forgets the choice: say it again
+    if (!state.incomingVideo) sig.send({ type: "incoming_video", enabled: false });
   });
   sig.on("self_state", onSelfState);
+  sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
@@ -419,18 +509,32 @@ function wire(sig) {
     enterRoom();
   });
   sig.on("sent_to_lobby", () => enterLobby());
+  // join and leave notices use the name the server gave (a stand-in under the names rule)
+  const arrived = (p) => {
+    const isNew = !state.tiles.has(p.id);
+    state.participants.set(p.id, p);
+    tileFor(p);
+    if (isNew && state.inRoom) notify(`${p.display_name} joined the group.`);
+  };
   sig.on("participant_joined", (msg) => {
     if (state.me && msg.participant.id === state.me.id) return;
     if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant); tileFor(msg.participant);
+    arrived(msg.participant);
   });
   sig.on("participant_updated", (msg) => {
     if (state.me && msg.participant.id === state.me.id) { state.me = msg.participant; return; }
-    if (msg.participant.state !== "admitted") return;
-    state.participants.set(msg.participant.id, msg.participant);
-    tileFor(msg.participant);
+    if (msg.participant.state !== "admitted") {
+      // sent back to the waiting room: gone from the room
+      if (state.tiles.has(msg.participant.id)) removeTile(msg.participant.id);
+      return;
+    }
+    arrived(msg.participant);
   });
-  sig.on("participant_left", (msg) => removeTile(msg.participant_id));
+  sig.on("participant_left", (msg) => {
+    const gone = state.participants.get(msg.participant_id);
+    removeTile(msg.participant_id);
+    if (gone && state.inRoom) notify(`${gone.display_name} left the group.`);
+  });
   sig.on("lobby", (msg) => host.onLobby(msg.waiting));
   sig.on("alert", (msg) => host.onAlert(msg));
   sig.on("prompt", (msg) => notify(String(msg.message || "")));
@@ -439,6 +543,15 @@ function wire(sig) {
     $("preview-profile").textContent = profileLabel(msg.profile);
   });
   sig.on("chat", (msg) => {
+    if (!isHost() && state.stage !== "room") {
+      // before the room: the clinician's word to the waiting room, and our replies
+      const entry = chat.receive(msg, "lobby-log");
+      if (state.stage === "prejoin" && entry.to === "lobby") {
+        $("prejoin-note").textContent = `Message from your clinician: ${entry.text}`;
+        $("prejoin-note").hidden = false;
+      }
+      return;
+    }
     const entry = chat.receive(msg);
     const sender = state.participants.get(entry.from);
     if (sender && sender.text_only && entry.to === "all") {
@@ -459,14 +572,20 @@ function wire(sig) {
   sig.on("room_focus", (msg) => setFocus(msg.focus));
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
-    if (!joined) { state.joinError = msg.code; state.joinMessage = msg.message; }
-    if (!msg.ref) setStatus(`Problem: ${msg.message}`);
+    if (!joined) state.joinError = msg.code;
+    if (!msg.ref) setStatus("There was a problem with the connection.");
+  });
+  sig.on("service_restarting", (msg) => {
+    // the server is stopping to start again: we come back by ourselves, in the same place
+    state.restarting = true;
+    notify("The service is restarting. You will be back in the group in a moment.");
   });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
-  sig.on("declined", (msg) => finish(msg.message || "The clinician has not admitted you to this session."));
-  sig.on("ended", (msg) => finish(msg.message || "The clinician has ended the session.", true));
+  sig.on("declined", () => finish("The clinician has not admitted you to this session."));
+  // someone who was in the room is offered the after-session forms
+  sig.on("ended", () => finish("The clinician has ended the session.", true));
   // this place was taken over by the same person in another window: do not take it back
-  sig.on("replaced", (msg) => finish(msg.message || "This session was opened in another window."));
+  sig.on("replaced", () => finish("This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
 }
 
@@ -477,31 +596,35 @@ async function onClose(sig, ev) {
   if (state.leaving || sig !== state.signaling) return;
   const code = state.joinError || ev.reason;
   state.joinError = null;
+  if (code === "service_unavailable" || ev.code === 1013) {
+    // the service cannot reach its records for a moment: try again, with backoff
+    reconnect();
+    return;
+  }
   if (ev.code === 1008) {
     teardown();
-    const held = sessionStorage.getItem("confide.grant");
-    const canRefresh = sessionStorage.getItem("confide.invite_resume")
-      || (held && grantClaims(held).role === "host");
-    if (REFRESHABLE.has(code) && canRefresh && refusals < 2) {
+    if (REFRESHABLE.has(code) && canRefresh() && refusals < 2) {
       // too long away for the old grant: the invite's secret gets a fresh one
       refusals += 1;
       try {
         await freshGrant();
         await connect();
-      } catch (e) { fail(e.message || "Could not reach the server."); }
+      } catch (e) {
+        if (e instanceof Retry) { refusals -= 1; reconnect(); return; }
+        fail(e.plain || "We could not reach Confide. Please check your connection.");
+      }
       return;
     }
     if (code === "already_connected" && reconnectStarted && refusals < 3) {
       // our previous connection has not been closed by the server yet
       refusals += 1;
-      setTimeout(() => connect().catch(() => reconnect()), 1500);
+      setTimeout(() => connect().catch((e) => (e instanceof Retry ? reconnect()
+        : fail(e.plain || "We could not reach Confide. Please check your connection."))), 1500);
       return;
     }
     if (code === "late_join_closed") {
-      // the server's own words: kind, and saying the clinician knows
+      // kind words, and saying the clinician knows (the hosts were alerted)
       $("error-title").textContent = "The waiting room has closed";
-      fail(state.joinMessage || refusalText(code));
-      return;
     }
     fail(refusalText(code));
     return;
@@ -517,12 +640,13 @@ function refusalText(code) {
     room_locked: "The clinician has locked the session for now.",
     room_full: "The session is full.",
     lobby_not_open: "The waiting room is not open yet. Please come back nearer the start time.",
-    late_join_closed: "Joining has closed for this session.",
+    late_join_closed: say("late_join_closed"),
     already_connected: "This link is already in use in another window.",
     grant_replayed: "This link has already been used. Please open your personal link again.",
     grant_expired: "This link has expired. Please open your personal link again.",
   };
-  return texts[code] || `The session refused this link (${code || "not allowed"}).`;
+  return texts[code]
+    || "This link cannot be used just now. Please open your personal link again, or ask your clinician for a new one.";
 }
 
 function teardown() {
@@ -533,14 +657,34 @@ function teardown() {
   clearTiles();
 }
 
-async function reconnect() {
-  // a blip: come back with the resume token, without passing the lobby again
+function backoffMs(attempt) {
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+let attempts = 0;
+let reconnectTimer = null;
+
+function reconnect() {
+  // a blip or a restart: come back with the resume token, without passing the lobby again;
+  // one attempt at a time (a failed socket reports both an error and a close)
+  if (reconnectTimer || state.leaving) return;
   if (!reconnectStarted) reconnectStarted = Date.now();
-  if (Date.now() - reconnectStarted > GRACE_MS * 2) { fail("The connection was lost."); return; }
-  setStatus("Reconnecting…");
+  if (Date.now() - reconnectStarted > RECONNECT_GIVE_UP_MS) {
+    fail("The connection was lost.");
+    return;
+  }
+  setStatus(state.restarting ? "The service is restarting: reconnecting…" : "Reconnecting…");
   teardown();
-  await new Promise((r) => setTimeout(r, 1000));
-  try { await connect(); } catch { reconnect(); }
+  reconnectTimer = setTimeout(async () => {
+    reconnectTimer = null;
+    attempts += 1;
+    state.reconnects += 1;
+    try { await connect(); } catch (e) {
+      if (e instanceof Retry) reconnect();
+      else fail(e.plain || "We could not reach Confide. Please check your connection.");
+    }
+  }, backoffMs(attempts));
 }
 
 async function connect() {
@@ -551,12 +695,12 @@ async function connect() {
   const sig = new Signaling(url);
   state.signaling = sig;
   wire(sig);
-  await sig.open();
+  try { await sig.open(); } catch { throw new Retry("Could not reach the server."); }
   const join = { type: "join", grant };
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
   sig.send(join);
-  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; });
+  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; });
 }
 
 function finish(text, after = false) {
@@ -581,7 +725,7 @@ function finish(text, after = false) {
 // --- controls
 async function command(name, fields) {
   const reply = await state.signaling.command(name, fields);
-  if (reply.type !== "ok") notify(reply.message || "That did not work.");
+  if (reply.type !== "ok") notify(say(reply.code));
   return reply;
 }
 
@@ -596,7 +740,7 @@ $("btn-mic").addEventListener("click", async () => {
     notify("The clinician lets people unmute in turn: raise your hand and they will let you speak.");
     $("btn-hand").focus();
   } else {
-    notify(reply.message || "You cannot unmute just now.");
+    notify(say(reply.code, "You cannot unmute just now."));
   }
 });
 
@@ -616,6 +760,52 @@ $("btn-cam").addEventListener("click", async () => {
   }
 });
 
+// --- low data: others' video off, and the connection indicator
+function showIncomingVideo(on) {
+  state.incomingVideo = on;
+  const b = $("btn-video-in");
+  b.textContent = on ? "Save data" : "Show video";
+  b.setAttribute("aria-pressed", String(!on));
+  b.setAttribute("aria-label", on ? "Turn off other people's video to save data"
+    : "Turn other people's video back on");
+  document.body.classList.toggle("video-in-off", !on);
+  notify(on ? "" : "Other people's video is off to save data. You still hear everyone.");
+}
+
+$("btn-video-in").addEventListener("click", () => {
+  if (state.signaling) state.signaling.send({ type: "incoming_video", enabled: !state.incomingVideo });
+});
+
+let lastSample = null;
+async function watchLink() {
+  const pc = state.subscriber && state.subscriber.pc;
+  if (!state.inRoom || !pc) { $("link-quality").hidden = true; lastSample = null; return; }
+  const now = await sample(pc, lastSample).catch(() => null);
+  if (!now) return;
+  const remoteVideo = Object.values(state.midOwner).some(
+    (o) => o.kind === "video" && (!state.me || o.participantId !== state.me.id));
+  if (lastSample) {
+    const word = grade(now.overall, state.incomingVideo && remoteVideo);
+    state.link.self = { ...now.overall, grade: word };
+    $("link-word").textContent = WORDS[word];
+    $("link-quality").className = `link-quality link-${word}`;
+    $("link-quality").hidden = false;
+    if (isHost()) {
+      // each member as the host receives them: their loss and frame rate on this connection
+      for (const [pid, tile] of state.tiles) {
+        const mids = Object.keys(state.midOwner).filter((m) => state.midOwner[m].participantId === pid);
+        const f = now.figures(mids);
+        const w = grade(f, state.incomingVideo && mids.some((m) => state.midOwner[m].kind === "video"));
+        state.link.members[pid] = { ...f, grade: w };
+        tile.fig.dataset.link = w;
+        tile.badges.dataset.link = `link ${WORDS[w]}`;
+      }
+    }
+  }
+  lastSample = now;
+}
+setInterval(watchLink, 2000);
+
 $("btn-hand").addEventListener("click", () =>
   command(state.selfState && state.selfState.hand_raised ? "lower_hand" : "raise_hand"));
 
@@ -630,7 +820,7 @@ for (const id of ["profile-select", "prejoin-profile"]) {
   $(id).addEventListener("change", async (ev) => {
     const reply = await command("set_own_profile", { profile: ev.target.value });
     if (reply.type !== "ok" && state.selfState) ev.target.value = state.selfState.profile;
-    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = reply.message;
+    if (reply.type !== "ok" && state.stage === "prejoin") $("prejoin-error").textContent = say(reply.code);
   });
 }
 
@@ -653,7 +843,7 @@ $("btn-agree").addEventListener("click", async () => {
   $("prejoin-error").textContent = "";
   if ($("prejoin-text-only").checked) {
     const reply = await state.signaling.command("set_text_only", { enabled: true });
-    if (reply.type !== "ok") { $("prejoin-error").textContent = reply.message; return; }
+    if (reply.type !== "ok") { $("prejoin-error").textContent = say(reply.code); return; }
   }
   // where they are today and the session measures come before the waiting room
   const onward = await arrival.beforeLobby((text) => { $("prejoin-error").textContent = text; });
@@ -661,7 +851,7 @@ $("btn-agree").addEventListener("click", async () => {
   const reply = await state.signaling.command("confirm_checklist", { answers: checklistAnswers() });
   if (reply.type !== "ok") {
     show("prejoin");
-    $("prejoin-error").textContent = reply.message || "Please try again.";
+    $("prejoin-error").textContent = say(reply.code, GENERIC);
   }
 });
 
@@ -680,4 +870,4 @@ const chat = new Chat(state);
 const host = new Host(state, notify);
 const arrival = new Arrival(show);
 
-connect().catch((e) => fail(e && e.message ? e.message : "Could not reach the server."));
+connect().catch((e) => fail((e && e.plain) || "We could not reach Confide. Please check your connection and open your link again."));

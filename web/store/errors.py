@@ -55,6 +55,17 @@ class Throttled(StoreError):
         self.retry_after_s = retry_after_s
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, is locked or timed out: try again in a moment."""
+
+    code = "service_unavailable"
+    retry_after_s = 5
+
+    @property
+    def message(self) -> str:
+        return "the service cannot reach its records just now: try again in a moment"
+
+
 class InviteRefused(StoreError):
     """An invite could not be used: expired, revoked, already redeemed, unknown."""
 

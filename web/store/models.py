@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -233,6 +234,63 @@ class IncidentHazard(Base):
     __tablename__ = "incident_hazards"
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
     hazard_id: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
+
+
+# live session state (migration 0003): what a node needs to take a room over after a restart
+# or from another node: the rules' state of each participant, the room's flags, the grants
+# already used and the hash of each participant's current reconnect token
+
+
+class LiveRoom(Base):
+    __tablename__ = "live_rooms"
+    room_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    # the node running the room and its fencing token: a write from an older owner is refused
+    node_id: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer)
+    # true while a node runs the room; false once it closed with nobody in it
+    running: Mapped[bool] = mapped_column(Boolean)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # seconds on the session's clock (exact round trip of the rules' floats)
+    starts_at_s: Mapped[float] = mapped_column(Float)
+    locked: Mapped[bool] = mapped_column(Boolean)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    ended: Mapped[bool] = mapped_column(Boolean)
+    # the last moment the owner was known to run the room (writes and heartbeats)
+    alive_at_s: Mapped[float] = mapped_column(Float)
+
+
+class LiveParticipant(Base):
+    __tablename__ = "live_participants"
+    room_id: Mapped[str] = mapped_column(ForeignKey("live_rooms.room_id"), primary_key=True)
+    # the opaque id, never a name
+    participant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # arrival order: the rules list hosts in it
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    changed_at_s: Mapped[float] = mapped_column(Float)
+    disconnected_at_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    state_before_disconnect: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    profile: Mapped[str] = mapped_column(String(16))
+    profile_floor: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    audio_muted: Mapped[bool] = mapped_column(Boolean)
+    unmute_allowed: Mapped[bool] = mapped_column(Boolean)
+    hand_raised: Mapped[bool] = mapped_column(Boolean)
+    video_stopped: Mapped[bool] = mapped_column(Boolean)
+    video_held_by_host: Mapped[bool] = mapped_column(Boolean)
+    text_only: Mapped[bool] = mapped_column(Boolean)
+    # sha256 of the reconnect token of their latest connection (never the token itself)
+    resume_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class UsedGrant(Base):
+    __tablename__ = "used_grants"
+    # a grant's id (jti) once used to join; kept until the grant itself has expired
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(64), index=True)
+    participant_id: Mapped[str] = mapped_column(String(64))
+    expires_at_s: Mapped[float] = mapped_column(Float, index=True)
 
 
 # session measures, safeguarding at admission and after-session feedback (migration 0004).

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import audit
 from .accounts import UserInfo
@@ -190,11 +192,25 @@ def _session_member(tx: Tx, session_id: str, participant_id: str) -> Member | No
 
 
 def _attendance(tx: Tx, session_id: str, member_id: str) -> Attendance:
-    row = tx.db.get(Attendance, (session_id, member_id))
-    if row is None:
-        row = Attendance(session_id=session_id, member_id=member_id, joins=0)
-        tx.db.add(row)
-    return row
+    """The member's attendance row, created if missing and locked for this transaction.
+
+    A join and the agreement's answers can be written at the same moment (by different
+    threads or nodes): the row is made by an insert that does nothing when it exists, then
+    read back locked (FOR UPDATE on PostgreSQL; on SQLite the insert already holds the
+    database's write lock), so neither fails on the row's key and no count is lost.
+    """
+    insert = pg_insert if tx.db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    tx.db.execute(
+        insert(Attendance)
+        .values(session_id=session_id, member_id=member_id, joins=0)
+        .on_conflict_do_nothing(index_elements=["session_id", "member_id"])
+    )
+    return tx.db.scalars(
+        select(Attendance)
+        .where(Attendance.session_id == session_id, Attendance.member_id == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def record_join(tx: Tx, session_id: str, participant_id: str) -> bool:

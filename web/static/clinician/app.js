@@ -51,6 +51,7 @@ async function showGroups() {
 }
 
 let currentGroup = null;
+let currentRules = {};
 
 async function showGroup(groupId) {
   currentGroup = groupId;
@@ -60,6 +61,10 @@ async function showGroup(groupId) {
     api("GET", `/groups/${groupId}/sessions`),
   ]);
   $("group-title").textContent = group.name;
+  currentRules = group.rules || {};
+  $("rule-names-hidden").checked = Boolean(currentRules.names_hidden);
+  $("rule-audio-only").checked = Boolean(currentRules.audio_only_default);
+  $("rules-status").textContent = "";
   $("roster-body").replaceChildren(
     ...members.map((m) =>
       el(
@@ -122,8 +127,6 @@ async function showGroup(groupId) {
   $("group-export").href = `/api/v1/groups/${groupId}/measures.csv`;
   show("group-view");
 }
-
-let currentRules = null;
 
 function showSettings(group) {
   currentRules = group.rules;
@@ -243,6 +246,18 @@ $("new-group-form").addEventListener("submit", (event) => {
   guarded(async () => {
     const { group } = await api("POST", "/groups", { name: $("new-group-name").value });
     window.location.hash = `#/groups/${group.id}`;
+  });
+});
+
+$("rules-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guarded(async () => {
+    // the other rules are sent back as they were: a PATCH replaces the group's rules
+    const rules = { ...currentRules, names_hidden: $("rule-names-hidden").checked,
+                    audio_only_default: $("rule-audio-only").checked };
+    const { group } = await api("PATCH", `/groups/${currentGroup}`, { rules });
+    currentRules = group.rules || rules;
+    $("rules-status").textContent = "Saved. They apply to sessions from the next time their room opens.";
   });
 });
 

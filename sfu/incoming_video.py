@@ -1,0 +1,59 @@
+"""A subscriber's choice to receive no video from others (low data), honoured where the room
+fans out.
+
+Switching off detaches the subscriber's video slots from their publications: no packet is
+queued or sent, while the transceivers stay, so switching back needs no renegotiation. A slot
+switched back on waits for a keyframe, as any new subscriber does. Audio is never touched, and
+the member's own picture (the self-view, what the group sees of them) keeps coming.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .participant import Participant, Subscription
+    from .publication import Publication
+
+# participants who asked for no incoming video; weak, so a participant who goes is forgotten
+_VIDEO_OFF: weakref.WeakSet[Participant] = weakref.WeakSet()
+
+
+def wants_video(subscriber: Participant) -> bool:
+    """True unless the subscriber switched incoming video off."""
+    return subscriber not in _VIDEO_OFF
+
+
+def _from_others(subscriber: Participant, sub: Subscription) -> bool:
+    return sub.track.kind == "video" and sub.publisher_id not in (None, subscriber.id)
+
+
+def honour(subscriber: Participant, sub: Subscription) -> None:
+    """Called as a slot is attached: keep it idle if this subscriber wants no video."""
+    if not wants_video(subscriber) and _from_others(subscriber, sub):
+        sub.track.detach()
+
+
+def set_incoming_video(
+    subscriber: Participant, enabled: bool, publications: dict[str, Publication]
+) -> int:
+    """Turn the subscriber's incoming video on or off; returns the slots changed.
+
+    `publications` maps publication id to the room's open publications, to re-attach slots.
+    """
+    changed = 0
+    if enabled:
+        _VIDEO_OFF.discard(subscriber)
+        for sub in subscriber.subscriptions:
+            pub = publications.get(sub.publication_id or "")
+            if _from_others(subscriber, sub) and pub is not None and sub.track.fanout is None:
+                pub.subscribe(sub.track)
+                changed += 1
+    else:
+        _VIDEO_OFF.add(subscriber)
+        for sub in subscriber.subscriptions:
+            if _from_others(subscriber, sub) and sub.track.fanout is not None:
+                sub.track.detach()
+                changed += 1
+    return changed
