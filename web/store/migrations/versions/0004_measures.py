@@ -2,7 +2,7 @@
 today) and after-session feedback.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
