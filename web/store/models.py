@@ -256,6 +256,8 @@ class LiveRoom(Base):
     locked: Mapped[bool] = mapped_column(Boolean)
     paused: Mapped[bool] = mapped_column(Boolean)
     ended: Mapped[bool] = mapped_column(Boolean)
+    # Focus as the host last set it (migration 0004); null: as the rules say
+    focus: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # the last moment the owner was known to run the room (writes and heartbeats)
     alive_at_s: Mapped[float] = mapped_column(Float)
 

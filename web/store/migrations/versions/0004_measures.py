@@ -33,6 +33,9 @@ def _member(nullable: bool = False) -> sa.Column:
 def upgrade() -> None:
     with op.batch_alter_table("members") as batch:
         batch.add_column(sa.Column("emergency_contact_enc", sa.Text(), nullable=True))
+    # Focus as the host last set it, so a restarted room keeps it
+    with op.batch_alter_table("live_rooms") as batch:
+        batch.add_column(sa.Column("focus", sa.Boolean(), nullable=True))
     op.create_table(
         "measure_responses",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -82,5 +85,7 @@ def downgrade() -> None:
     for table in ("feedback_receipts", "session_feedback", "arrival_checks",
                   "measure_responses"):
         op.drop_table(table)
+    with op.batch_alter_table("live_rooms") as batch:
+        batch.drop_column("focus")
     with op.batch_alter_table("members") as batch:
         batch.drop_column("emergency_contact_enc")
