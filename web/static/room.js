@@ -45,8 +45,10 @@ function show(stage) {
   if (changed) state.stageHistory.push(stage);
   state.stage = stage;
   for (const s of STAGES) $(`stage-${s}`).hidden = s !== stage;
-  // a new step: keyboard and screen reader users start at its heading, not where they were
-  if (changed) $(`${stage}-title`).focus();
+  // a new step: keyboard and screen reader users start at its heading, not where they were.
+  // The measures' screens draw and focus their own heading, so that stage has none here.
+  const heading = $(`${stage}-title`);
+  if (changed && heading) heading.focus();
 }
 
 function fail(text) {
