@@ -3,7 +3,9 @@
 Irreducible = VP8 decode + the model inference the profile needs (at the rates the pipeline
 runs it) + VP8 encode, all measured in this same run. Run: python bench/bench_profiles.py
 (--clip static: a person sitting still, where the person mask is reused every other frame;
---stages: where the transform's own time goes, per frame, from a profile of the transform).
+--stages: where the transform's own time goes, per frame, from a profile of the transform;
+--before REF: also run this benchmark as it stands at git REF, e.g. main, in a temporary
+worktree in the same invocation, and print face_mask before and after side by side).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import cProfile
 import fractions
 import json
 import pstats
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,10 +74,13 @@ def _model_cost(profile: Profile, frames: list[np.ndarray], models: Models) -> l
     if profile in (Profile.BLUR, Profile.FACE_MASK):
         calls.append(lambda i: models.person_mask(det[i]) if i % 3 == 0 else None)
     if profile is Profile.FACE_MASK:
+        # both detectors on every frame (fail closed per head)
         calls.append(lambda i: models.faces(det[i]))
-        calls.append(lambda i: models.faces(det[i], far=True) if i % 3 == 1 else None)
+        calls.append(lambda i: models.faces(det[i], far=True))
     if profile in (Profile.BLUR, Profile.AVATAR):
-        calls.append(lambda i: models.faces(det[i], far=True) if i % 8 == 0 else None)
+        # the bystander count: both detectors every 4th frame
+        calls.append(lambda i: models.faces(det[i]) if i % 4 == 0 else None)
+        calls.append(lambda i: models.faces(det[i], far=True) if i % 4 == 0 else None)
     if profile is Profile.AVATAR:
         calls.append(lambda i: models.landmarks(det[i]))
     out = []
@@ -106,7 +114,7 @@ def _stages(clip: ClipKind, n_frames: int) -> dict[str, dict[str, float]]:
             "small_rgb": "I420 -> small RGB",
             "blur_planes_into": "background blur",
             "_composite": "blur + composite",
-            "_hide_faceless_people": "hide faceless people",
+            "_hide_unvouched": "hide unvouched person",
             "fill_rounded_rect": "face masks",
             "draw_avatar": "draw avatar",
         }
@@ -154,7 +162,8 @@ def run(n_frames: int, clip: ClipKind = "pan") -> dict[str, object]:
             # actually spends, so the models and the total are compared as means
             "process_mean_ms": 1000 * statistics.fmean(t_proc[warm]),
             "encode_ms": _ms(t_enc[warm]),
-            "models_ms": 1000 * statistics.fmean(model) if profile is not Profile.CAMERA_OFF
+            "models_ms": 1000 * statistics.fmean(model)
+            if profile is not Profile.CAMERA_OFF
             else 0.0,
         }
         row["total_ms"] = row["decode_ms"] + row["process_mean_ms"] + row["encode_ms"]
@@ -171,13 +180,51 @@ def run(n_frames: int, clip: ClipKind = "pan") -> dict[str, object]:
     }
 
 
+def _before(ref: str, frames: int, clip: str) -> dict[str, dict[str, float]]:
+    """The per-profile rows this benchmark gives at git `ref` (its own code, this venv)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    str(tree / "bench" / "bench_profiles.py"),
+                    "--frames",
+                    str(frames),
+                    "--clip",
+                    clip,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=tree,
+            )
+            written = re.search(r"written (\S+)", done.stdout)
+            assert written, done.stdout
+            data = json.loads((tree / written.group(1)).read_text())
+            return data["profiles"]  # type: ignore[no-any-return]
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                check=False,
+                capture_output=True,
+            )
+
+
 def main() -> None:
     """Run the benchmark, print a table and write JSON under bench/results/."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--clip", choices=["pan", "static", "zoom"], default="pan")
     parser.add_argument("--stages", action="store_true", help="also profile the transform")
+    parser.add_argument("--before", metavar="REF", help="also measure the code at git REF")
     args = parser.parse_args()
+    before = _before(args.before, args.frames, args.clip) if args.before else None
     result = run(args.frames, args.clip)
     print(
         f"{'profile':<11} {'decode':>7} {'process':>8} {'(mean)':>7} {'encode':>7} {'total':>7} "
@@ -190,6 +237,21 @@ def main() -> None:
             f"{r['encode_ms']:7.2f} {r['total_ms']:7.2f} {r['models_ms']:7.2f} "
             f"{r['irreducible_ms']:11.2f} {r['ratio']:6.2f}"
         )
+    if before is not None:
+        result["before"] = {"ref": args.before, "profiles": before}
+        print(
+            f"\n{'profile':<11} {'process ms (mean)':>22} {'ratio to kernel sum':>22}"
+            f"   (before = {args.before}, after = this tree; same invocation, same frames;"
+            " each ratio against its own run's decode + models + encode)"
+        )
+        for name, r in result["profiles"].items():  # type: ignore[attr-defined]
+            if name not in before:
+                continue
+            b = before[name]
+            print(
+                f"{name:<11} {b['process_mean_ms']:>9.2f} -> {r['process_mean_ms']:<9.2f}"
+                f" {b['ratio']:>10.2f} -> {r['ratio']:<9.2f}"
+            )
     if args.stages:
         result["stages"] = _stages(args.clip, args.frames)
         print("\ntransform stages (ms/frame, mean, cumulative; stages nest)")

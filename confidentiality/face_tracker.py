@@ -1,17 +1,22 @@
-"""Where to put a face mask: detections, expanded, held in place when a face is lost."""
+"""Where to put a face mask: detections, expanded, each face held in place when it is lost."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 PixelBox = tuple[int, int, int, int]  # x, y, w, h
 
 
 def expand_face(x: float, y: float, w: float, h: float, width: int, height: int) -> PixelBox:
     """Grow a tight detector box to cover hair, forehead, ears and chin; clip to the frame."""
-    # detectors box the eyes-to-mouth area; independent detectors (Haar) box higher and wider
-    x0 = x - 0.35 * w
-    x1 = x + 1.35 * w
-    y0 = y - 0.6 * h
-    y1 = y + 1.3 * h
+    # detectors box the eyes-to-mouth area; independent detectors (Haar) box higher and wider,
+    # a head turned in profile reaches further to one side than its box says, and the chin of
+    # a tilted head, or of a face half behind a hand (whose box then sits too high), reaches
+    # well below it
+    x0 = x - 0.45 * w
+    x1 = x + 1.45 * w
+    y0 = y - 0.65 * h
+    y1 = y + 1.6 * h
     return _clip(x0, y0, x1, y1, width, height)
 
 
@@ -35,20 +40,30 @@ def _clip(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -
     return (ix0, iy0, max(0, ix1 - ix0), max(0, iy1 - iy0))
 
 
+@dataclass
+class _Track:
+    box: PixelBox  # the last detected (expanded) box
+    seen_s: float  # when it was last detected
+    step: tuple[float, float] = (0.0, 0.0)  # centre motion per second at the last detection
+
+
 class FaceTracker:
-    """Keeps face masks on faces: this frame's detections, plus a hold when a face is lost."""
+    """Keeps a mask on every face: this frame's detections, plus each lost face held.
+
+    Faces are tracked one by one: a face missed in this frame keeps its mask (where it was,
+    moved on by its last motion and enlarged) for `hold_s`, whether or not other faces are
+    found in the same frame, so one detected face never vouches for another.
+    """
 
     def __init__(self, *, hold_s: float = 1.5, lost_enlarge: float = 1.4) -> None:
         self._hold_s = hold_s
         self._lost_enlarge = lost_enlarge
-        self._last: list[PixelBox] = []
-        self._last_seen_s: float | None = None
+        self._tracks: list[_Track] = []
         self._size: tuple[int, int] | None = None
 
     def reset(self) -> None:
         """Forget every face (e.g. after a resolution change)."""
-        self._last = []
-        self._last_seen_s = None
+        self._tracks = []
         self._size = None
 
     def update(self, detected: list[PixelBox], t_s: float, size: tuple[int, int]) -> list[PixelBox]:
@@ -57,35 +72,69 @@ class FaceTracker:
             self.reset()
             self._size = size
         width, height = size
-        if detected:
-            # cover where the face was in the previous frame too: a face moving between the
-            # detector's input and this composite must still be under the mask
-            recent = (
-                self._last
-                if self._last_seen_s is not None and 0 <= t_s - self._last_seen_s < 0.2
-                else []
-            )
-            self._last = list(detected)
-            self._last_seen_s = t_s
-            return [*detected, *(_union_near(recent, detected))]
-        if self._last_seen_s is None or not 0 <= t_s - self._last_seen_s <= self._hold_s:
-            self._last = []
-            return []
-        # face lost: keep the mask where it was, enlarged, for the hold period
-        return [enlarge(b, self._lost_enlarge, width, height) for b in self._last]
+        cover: list[PixelBox] = list(detected)
+        live = [t for t in self._tracks if 0 <= t_s - t.seen_s <= self._hold_s]
+        pairs = _pairs(live, detected)
+        kept: list[_Track] = []
+        matched: set[int] = set()
+        for k, track in enumerate(live):
+            age_s = t_s - track.seen_s
+            hit = pairs.get(k)
+            if hit is not None:
+                matched.add(hit)
+                box = detected[hit]
+                # cover where the face was a moment ago too: a face moving between the
+                # detector's input and this composite must still be under the mask
+                if age_s < 0.2:
+                    cover.append(track.box)
+                dt = max(age_s, 1e-3)
+                step = ((_cx(box) - _cx(track.box)) / dt, (_cy(box) - _cy(track.box)) / dt)
+                kept.append(_Track(box, t_s, step if age_s < 0.5 else (0.0, 0.0)))
+                continue
+            # fail closed: lost this frame, so held where it was, moved on by its last motion
+            # (at most one box size) and grown, until the hold runs out
+            x, y, w, h = track.box
+            dx = max(-w, min(w, track.step[0] * age_s))
+            dy = max(-h, min(h, track.step[1] * age_s))
+            moved = (int(x + dx), int(y + dy), w, h)
+            grow = self._lost_enlarge + 0.4 * min(1.0, age_s / self._hold_s)
+            cover.append(enlarge(moved, grow, width, height))
+            cover.append(enlarge(track.box, self._lost_enlarge, width, height))
+            kept.append(track)
+        kept.extend(_Track(d, t_s) for i, d in enumerate(detected) if i not in matched)
+        self._tracks = kept
+        return [b for b in cover if b[2] > 0 and b[3] > 0]
 
 
-def _union_near(previous: list[PixelBox], current: list[PixelBox]) -> list[PixelBox]:
-    """Previous boxes that overlap a current one (same face, moved): kept as extra cover."""
-    out = []
-    for p in previous:
-        for c in current:
-            if (
-                p[0] < c[0] + c[2]
-                and c[0] < p[0] + p[2]
-                and p[1] < c[1] + c[3]
-                and c[1] < p[1] + p[3]
-            ):
-                out.append(p)
-                break
-    return out
+def _pairs(tracks: list[_Track], detected: list[PixelBox]) -> dict[int, int]:
+    """Which detection (index) continues which track (index), nearest first.
+
+    A detection continues a track only when its centre lies inside the track's box and the
+    two are of like size: overlap alone is not enough, because the grown boxes of faces one
+    above the other (a child in front of a parent) overlap, and a track taken over by the
+    wrong face would drop the mask from the face it was holding.
+    """
+    candidates = []
+    for k, track in enumerate(tracks):
+        tx, ty, tw, th = track.box
+        for i, d in enumerate(detected):
+            inside = tx <= _cx(d) <= tx + tw and ty <= _cy(d) <= ty + th
+            alike = 0.5 <= (d[2] * d[3]) / max(1, tw * th) <= 2.0
+            if inside and alike:
+                dist = (_cx(d) - _cx(track.box)) ** 2 + (_cy(d) - _cy(track.box)) ** 2
+                candidates.append((dist, k, i))
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for _, k, i in sorted(candidates):
+        if k not in pairs and i not in used:
+            pairs[k] = i
+            used.add(i)
+    return pairs
+
+
+def _cx(b: PixelBox) -> float:
+    return b[0] + b[2] / 2
+
+
+def _cy(b: PixelBox) -> float:
+    return b[1] + b[3] / 2

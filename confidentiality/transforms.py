@@ -11,7 +11,7 @@ import numpy as np
 
 from confidentiality import yuv
 from confidentiality.avatar import draw_avatar, pose_from_landmarks
-from confidentiality.face_tracker import FaceTracker, PixelBox, enlarge, expand_face
+from confidentiality.face_tracker import FaceTracker, PixelBox, expand_face
 from confidentiality.models import Models
 from confidentiality.profiles import Profile
 
@@ -20,7 +20,33 @@ from confidentiality.profiles import Profile
 _MODEL_WIDTH = 320
 _MASK_RGB = (112, 124, 140)  # opaque face mask: flat, no texture for a detector to find
 _SILHOUETTE_RGB = (96, 108, 122)  # a hidden person: flat fill, no features
-_FAR_FRESH_S = 0.35  # full-range detections older than this no longer count as found
+# face_mask counts a pixel as person from this segmentation probability (blur: 0.5): an
+# uncertain pixel is then hidden unless a detected face vouches for it, not left as background
+_FACE_MASK_PERSON_P = 0.3
+# the body a detected face vouches for, in face boxes (the detectors' merged box): from just
+# under the chin, this many face widths either side of the face's centre line and this many
+# face heights down (neck and upper chest). Everything else of a person (shoulders, hair above
+# the mask, a raised arm, a second head whose face was not found) is hidden. Narrow and short
+# on purpose: in a group, a neighbour's head sits beside a shoulder or below a chin, and a
+# wider or deeper zone once showed such a head (cut by the frame's edge, so found by no
+# detector) as part of someone else's body. Hiding shoulders is a cost; showing a face is not
+# acceptable.
+_BODY_HALF_WIDTH = 0.6
+_BODY_TOP = 1.0
+_BODY_DEPTH = 1.2
+# the second look: what a detected face vouches for is searched again for faces, cut out of the
+# full-size frame (so at up to twice the detectors' resolution of the whole frame) and no
+# larger than this on its longer side, and widened past the zone by these shares of the
+# largest face (a head whose face lies in the zone reaches above it)
+_LOOK_MAX_SIDE = 384
+_LOOK_ABOVE = 0.8
+_LOOK_BESIDE = 0.5
+# where the crop meets the frame's edge it is padded with flat grey by this share of its size:
+# a face cut by the edge then looks like a face partly behind something flat, which the
+# detectors find (they find faces behind masks and hands), where a face that simply ends at
+# the image's border they mostly miss once a third of it is gone
+_LOOK_PAD = 0.35
+_LOOK_GREY = (128, 128, 128)
 # a reused person mask is only trusted while the picture barely changed since it was made:
 # mean absolute luma difference (0..255) of the 1/8-size images, above which we re-segment
 _STILL_LUMA_DIFF = 6.0
@@ -100,17 +126,15 @@ class MediaPipeTransform:
         model_dir: Path | None = None,
         # a mask serves at most this many frames (see _person_mask_small)
         segment_every: int = 3,
-        # the full-range face count for the bystander alert (~6 ms a call) at ~2 Hz: enough
-        # to see two faces persist for 2 s, at an eighth of the per-frame cost
-        count_faces_every: int = 8,
-        far_detect_every: int = 3,
+        # blur and avatar count faces for the bystander alert (both detectors, ~7 ms) at
+        # ~4 Hz: a second face is counted within a quarter second of being findable, so the
+        # host hears of it within 2 s, at a quarter of the per-frame cost. face_mask counts
+        # every frame (it detects every frame anyway).
+        count_faces_every: int = 4,
     ) -> None:
         self._models = Models(model_dir)
         self._segment_every = max(1, segment_every)
         self._count_every = max(1, count_faces_every)
-        self._far_every = max(1, far_detect_every)
-        self._far_boxes: list[PixelBox] = []
-        self._far_t_s: float | None = None
         self._tracker = FaceTracker()
         self._frame_no = 0
         self._mask: np.ndarray | None = None  # last person mask (uint8 0/255, small)
@@ -163,7 +187,8 @@ class MediaPipeTransform:
             if moved <= _MOVING_LUMA_DIFF and profile is Profile.BLUR and kernel is not None:
                 return cv2.erode(self._mask, kernel)
         prob = self._models.person_mask(frame.rgb())
-        self._mask = (prob > 0.5).astype(np.uint8) * 255
+        threshold = _FACE_MASK_PERSON_P if profile is Profile.FACE_MASK else 0.5
+        self._mask = (prob > threshold).astype(np.uint8) * 255
         self._mask_profile = profile
         self._mask_frame = (frame.width, frame.height)
         self._mask_tiny = tiny
@@ -181,18 +206,25 @@ class MediaPipeTransform:
         self._full_masks = (mask_small, luma, chroma)
         return luma, chroma
 
-    def _detect(self, frame: _Frame, *, far: bool = False) -> list[PixelBox]:
+    def _detect_all(self, frame: _Frame) -> list[PixelBox]:
+        """Tight face boxes (pixels) from both detectors on this frame, duplicates merged."""
         w, h = frame.width, frame.height
-        boxes = []
-        for f in self._models.faces(frame.rgb(), far=far):
-            boxes.append(expand_face(f.x * w, f.y * h, f.w * w, f.h * h, w, h))
-        return boxes
+        rgb = frame.rgb()
+        # both models on every frame: the short-range one is surest on a face near the camera,
+        # the full-range one finds the smaller faces further back (a second person, a child)
+        found = self._models.faces(rgb) + self._models.faces(rgb, far=True)
+        return _merged(
+            [
+                (int(f.x * w), int(f.y * h), max(1, int(f.w * w)), max(1, int(f.h * h)))
+                for f in found
+            ]
+        )
 
     def _count_faces(self, frame: _Frame) -> int | None:
-        """Faces counted with the full-range model every few frames (bystanders)."""
+        """Faces counted with both detectors every few frames (bystanders)."""
         if self._frame_no % self._count_every != 0:
             return None
-        return len(self._models.faces(frame.rgb(), far=True))
+        return len(self._detect_all(frame))
 
     def _composite(self, frame: _Frame, mask_small: np.ndarray) -> tuple[np.ndarray, yuv.Planes]:
         """A new I420 image: the background blurred, the person's own pixels on top."""
@@ -213,24 +245,75 @@ class MediaPipeTransform:
     def _face_mask(self, frame: _Frame, t_s: float) -> TransformResult:
         w, h = frame.width, frame.height
         mask_small = self._person_mask_small(frame, Profile.FACE_MASK)
-        # short range every frame: a moving face must be covered in each frame
-        near = self._detect(frame)
-        faces: int | None = None
-        if self._frame_no % self._far_every == 1 or self._far_every == 1:
-            # full range every few frames: smaller faces further back (a second person)
-            self._far_boxes = self._detect(frame, far=True)
-            self._far_t_s = t_s
-            faces = max(len(near), len(self._far_boxes))
-        far_fresh = self._far_t_s is not None and 0 <= t_s - self._far_t_s <= _FAR_FRESH_S
-        far = [enlarge(b, 1.15, w, h) for b in self._far_boxes] if far_fresh else []
-        detected = near + far
+        tight = self._detect_all(frame)
+        extra = [
+            b
+            for b in self._second_look(frame, mask_small, tight)
+            if not any(_same_face(b, t) for t in tight)
+        ]
+        detected = [expand_face(x, y, bw, bh, w, h) for x, y, bw, bh in tight + extra]
         cover = self._tracker.update(detected, t_s, (w, h))
         out, dst = self._composite(frame, mask_small)
-        _hide_faceless_people(dst, mask_small, detected, (w, h))
+        # only faces of the first look vouch for a body: what a face found on the second look
+        # would vouch for has not itself been looked at twice
+        _hide_unvouched(dst, mask_small, tight, (w, h))
         for x, y, bw, bh in cover:
             if bw > 0 and bh > 0:
                 yuv.fill_rounded_rect(dst, (x, y, bw, bh), max(2, min(bw, bh) // 4), _MASK_RGB)
-        return TransformResult(out, faces)
+        return TransformResult(out, len(tight) + len(extra))
+
+    def _second_look(
+        self, frame: _Frame, mask_small: np.ndarray, tight: list[PixelBox]
+    ) -> list[PixelBox]:
+        """Faces inside the bodies the first look's faces vouch for (tight boxes, pixels).
+
+        A face there that the first look missed (a child in front of a parent, a head cut by
+        the frame's bottom edge under someone else's face, a small face beside a shoulder)
+        would otherwise be shown as part of the other person's body. Both detectors look
+        again at just that part of the frame, larger, with the frame's edges padded.
+        """
+        if not tight:
+            return []
+        w, h = frame.width, frame.height
+        sh, sw = mask_small.shape
+        shown = cv2.bitwise_and(mask_small, body_zones(tight, (w, h), (sw, sh)))
+        points = cv2.findNonZero(shown)
+        if points is None:
+            return []
+        bx, by, bw, bh = cv2.boundingRect(points)
+        sx, sy = w / sw, h / sh
+        face_w = max(b[2] for b in tight)
+        face_h = max(b[3] for b in tight)
+        x0 = max(0, int(bx * sx - _LOOK_BESIDE * face_w))
+        y0 = max(0, int(by * sy - _LOOK_ABOVE * face_h))
+        x1 = min(w, int((bx + bw) * sx + _LOOK_BESIDE * face_w) + 1)
+        y1 = min(h, int((by + bh) * sy) + 1)
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        rgb, (cx, cy, cw, ch) = yuv.crop_rgb(frame.i420, (x0, y0, x1 - x0, y1 - y0), _LOOK_MAX_SIDE)
+        ph, pw = rgb.shape[:2]
+        top = int(_LOOK_PAD * ph) if cy == 0 else 0
+        bottom = int(_LOOK_PAD * ph) if cy + ch >= h else 0
+        left = int(_LOOK_PAD * pw) if cx == 0 else 0
+        right = int(_LOOK_PAD * pw) if cx + cw >= w else 0
+        if top or bottom or left or right:
+            rgb = cv2.copyMakeBorder(
+                rgb, top, bottom, left, right, cv2.BORDER_CONSTANT, value=_LOOK_GREY
+            )
+        found = self._models.faces(rgb) + self._models.faces(rgb, far=True)
+        full_h, full_w = rgb.shape[:2]
+        scale = cw / pw  # frame pixels per pixel of the crop
+        return _merged(
+            [
+                (
+                    int(cx + (f.x * full_w - left) * scale),
+                    int(cy + (f.y * full_h - top) * scale),
+                    max(1, int(f.w * full_w * scale)),
+                    max(1, int(f.h * full_h * scale)),
+                )
+                for f in found
+            ]
+        )
 
     def _avatar(self, frame: _Frame) -> TransformResult:
         w, h = frame.width, frame.height
@@ -257,26 +340,67 @@ class MediaPipeTransform:
         self._models.close()
 
 
-def _hide_faceless_people(
-    dst: yuv.Planes, mask_small: np.ndarray, detected: list[PixelBox], size: tuple[int, int]
-) -> None:
-    """Fill every person region with no detected face in it (fail closed per person)."""
+def _same_face(a: PixelBox, b: PixelBox) -> bool:
+    """Two detections of one face: their centres lie inside each other's boxes."""
+    acx, acy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    bcx, bcy = b[0] + b[2] / 2, b[1] + b[3] / 2
+    return abs(acx - bcx) < min(a[2], b[2]) / 2 and abs(acy - bcy) < min(a[3], b[3]) / 2
+
+
+def _merged(boxes: list[PixelBox]) -> list[PixelBox]:
+    """One box per face: detections of the same face (both models) joined into the box that
+    holds them all, so a mask covers wherever either model put the face."""
+    out: list[PixelBox] = []
+    for box in boxes:
+        for k, b in enumerate(out):
+            if _same_face(box, b):
+                x0, y0 = min(box[0], b[0]), min(box[1], b[1])
+                x1 = max(box[0] + box[2], b[0] + b[2])
+                y1 = max(box[1] + box[3], b[1] + b[3])
+                out[k] = (x0, y0, x1 - x0, y1 - y0)
+                break
+        else:
+            out.append(box)
+    return out
+
+
+def body_zones(tight: list[PixelBox], size: tuple[int, int], small: tuple[int, int]) -> np.ndarray:
+    """A uint8 0/255 mask (at `small` = (w, h)) of the bodies the detected faces vouch for."""
     w, h = size
-    sh, sw = mask_small.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask_small, connectivity=8)
-    if n <= 1:
-        return
-    faced = np.zeros(n, bool)
+    sw, sh = small
+    zones = np.zeros((sh, sw), np.uint8)
     sx, sy = sw / w, sh / h
-    for x, y, bw, bh in detected:
-        x0, y0 = int(x * sx), int(y * sy)
-        x1, y1 = max(x0 + 1, int((x + bw) * sx)), max(y0 + 1, int((y + bh) * sy))
-        faced[np.unique(labels[y0:y1, x0:x1]).astype(np.intp)] = True
-    min_area = 0.002 * sh * sw  # specks of mis-segmentation are not people
-    hide = [i for i in range(1, n) if not faced[i] and stats[i, cv2.CC_STAT_AREA] >= min_area]
-    if not hide:
+    for x, y, bw, bh in tight:
+        cx = x + bw / 2
+        x0 = int((cx - _BODY_HALF_WIDTH * bw) * sx)
+        x1 = int((cx + _BODY_HALF_WIDTH * bw) * sx + 0.999)
+        y0 = int((y + _BODY_TOP * bh) * sy)
+        y1 = int((y + (_BODY_TOP + _BODY_DEPTH) * bh) * sy + 0.999)
+        zones[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = 255
+    return zones
+
+
+def _hide_unvouched(
+    dst: yuv.Planes, mask_small: np.ndarray, tight: list[PixelBox], size: tuple[int, int]
+) -> None:
+    """Fill every part of a person that no face detected in this frame vouches for.
+
+    Fail closed per head, not per person region: in a group everyone merges into one region,
+    so a region with one face found says nothing about the other heads in it. What is shown
+    of a person is only the body under a face found in this very frame; the rest (the upper
+    part of every silhouette column without a detection, heads cut by the frame's edge, a
+    face turned away, hair and raised hands) is painted over. The faces themselves are
+    masked afterwards.
+    """
+    sh, sw = mask_small.shape
+    if not mask_small.any():
         return
-    person_small = np.isin(labels, hide).astype(np.uint8) * 255
+    hidden = mask_small
+    if tight:
+        zones = body_zones(tight, size, (sw, sh))
+        hidden = cv2.bitwise_and(mask_small, cv2.bitwise_not(zones))
+        if not hidden.any():
+            return
     # grown a little so the silhouette's edge does not show a sliver of the person
-    grown = cv2.dilate(person_small, np.ones((9, 9), np.uint8))
+    grown = cv2.dilate(hidden, np.ones((9, 9), np.uint8))
     yuv.fill_masked(dst, grown, _SILHOUETTE_RGB)

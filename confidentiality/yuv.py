@@ -66,6 +66,29 @@ def small_rgb(i420: np.ndarray, width: int) -> np.ndarray:
     return cv2.cvtColor(small, cv2.COLOR_YUV2RGB_I420)
 
 
+def crop_rgb(
+    i420: np.ndarray, box: tuple[int, int, int, int], max_side: int
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The RGB image of `box` (x, y, w, h) at most `max_side` on its longer side, converting
+    only the crop; and the box actually cut (clipped to the frame, on even pixels)."""
+    width, height = i420_size(i420)
+    x, y, w, h = box
+    x0, y0 = max(0, x) // 2 * 2, max(0, y) // 2 * 2
+    x1 = min(width, (x + w + 1) // 2 * 2)
+    y1 = min(height, (y + h + 1) // 2 * 2)
+    cw, ch = max(2, x1 - x0), max(2, y1 - y0)
+    scale = min(1.0, max_side / max(cw, ch))
+    sw, sh = max(2, round(cw * scale) // 2 * 2), max(2, round(ch * scale) // 2 * 2)
+    yp, up, vp = planes(i420)
+    small = np.empty((sh * 3 // 2, sw), np.uint8)
+    sy, su, sv = planes(small)
+    cv2.resize(yp[y0 : y0 + ch, x0 : x0 + cw], (sw, sh), dst=sy, interpolation=cv2.INTER_AREA)
+    c = (slice(y0 // 2, (y0 + ch) // 2), slice(x0 // 2, (x0 + cw) // 2))
+    cv2.resize(up[c], (sw // 2, sh // 2), dst=su, interpolation=cv2.INTER_AREA)
+    cv2.resize(vp[c], (sw // 2, sh // 2), dst=sv, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_YUV2RGB_I420), (x0, y0, cw, ch)
+
+
 def tiny_luma(y: np.ndarray) -> np.ndarray:
     """The luma plane area-downscaled by the blur divisor (also a cheap motion probe)."""
     h, w = y.shape

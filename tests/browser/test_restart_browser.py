@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.browser import chromium, until, video_stats
 from tests.support.faces import astronaut_frames, write_y4m
@@ -108,9 +109,18 @@ async def test_pages_come_back_by_themselves_after_a_sigkill(tmp_path, face_vide
             await until(lambda: _has_more(host, robin_id, before), 30.0)
             # the host is in control: the room is still locked (the server accepts "unlock"),
             # and admitting from the lobby works
-            await host.click("#btn-lock")
-            await host.wait_for_function(
-                "() => document.getElementById('btn-lock').getAttribute('aria-pressed') === 'false'")
+            # (a click that lands while the host's page is still taking its place back may go
+            # out before the server has it in the room again: the host tries once more, as a
+            # person would, and the server must then accept it)
+            unlocked = "() => document.getElementById('btn-lock').getAttribute('aria-pressed') === 'false'"
+            for attempt in range(2):
+                await host.click("#btn-lock")
+                try:
+                    await host.wait_for_function(unlocked, timeout=15000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt:
+                        raise
             wren_entry = f'#lobby-list li[data-participant-id="{wren_id}"]'
             await host.wait_for_selector(wren_entry)
             await host.click(f'{wren_entry} button[data-action="admit"]')

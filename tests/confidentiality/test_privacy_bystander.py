@@ -1,4 +1,4 @@
-"""Bystander alert: more than one face in a participant's camera for two seconds."""
+"""Bystander alert: more than one face in a participant's camera for a few counts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from confidentiality.bystander import BystanderMonitor
 from confidentiality.profiles import Profile
 from tests.support.faces import ClipKind, astronaut_frames, to_video_frame
 
-FRAMES = 40  # 2.6 s at 15 fps
+FRAMES = 40  # 2.6 s at 15 fps; the second face is there from the first frame
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,11 @@ def test_bystander_alert(profile: Profile, kind: ClipKind, alerts: bool, events:
     bystander = [e for e in events if e.kind == "bystander"]
     if alerts:
         assert len(bystander) == 1 and bystander[0].faces == 2
-        assert first_alert_frame is not None and first_alert_frame >= 30  # not before 2 s
+        # within 2 s of the second face appearing, but not on one frame's count: two faces
+        # must be counted three times first (every frame under face_mask, every fourth
+        # under blur and avatar)
+        least = 2 if profile is Profile.FACE_MASK else 11
+        assert first_alert_frame is not None and least <= first_alert_frame <= 30
         assert bystander[0].detail.startswith("Robin: ")
     else:
         assert bystander == []
@@ -42,9 +46,12 @@ def test_bystander_alert(profile: Profile, kind: ClipKind, alerts: bool, events:
 
 
 def test_bystander_monitor_rate_limits_and_clears() -> None:
-    m = BystanderMonitor(after_s=2.0, clear_after_s=2.0, min_interval_s=30.0)
-    changes = [m.update(2, t / 10) for t in range(0, 25)]
-    assert changes.count("bystander") == 1 and changes.index("bystander") == 20
+    m = BystanderMonitor(confirm_counts=3, clear_after_s=2.0, min_interval_s=30.0)
+    # one count of two faces, then one face, then a gap longer than the tolerance: no alert
+    assert m.update(2, 0.0) is None and m.update(1, 0.1) is None and m.update(2, 1.5) is None
+    assert m.update(2, 1.6) is None
+    changes = [m.update(2, 1.6 + t / 10) for t in range(1, 10)]
+    assert changes.count("bystander") == 1 and changes.index("bystander") == 0
     # a missed detection inside the gap tolerance does not restart or clear anything
     assert m.update(1, 2.6) is None and m.update(2, 2.7) is None
     cleared = [m.update(1, 2.7 + t / 10) for t in range(1, 30)]
@@ -53,4 +60,4 @@ def test_bystander_monitor_rate_limits_and_clears() -> None:
     again = [m.update(2, 6.0 + t / 10) for t in range(0, 40)]
     assert "bystander" not in again
     later = [m.update(2, 40.0 + t / 10) for t in range(0, 30)]
-    assert later.count("bystander") == 1 and later.index("bystander") == 20
+    assert later.count("bystander") == 1 and later.index("bystander") == 2

@@ -46,12 +46,16 @@ def _face_in_centre(img: np.ndarray) -> bool:
 async def test_face_mask_hides_the_face_from_every_subscriber(server, clips) -> None:  # type: ignore[no-untyped-def]
     received: list[np.ndarray] = []
     raw: list[np.ndarray] = []
-    masked = Bot(server.link("g", "Robin", profile="face_mask"),
-                 video=FileVideoTrack(str(clips["one"])), audio=ToneTrack())
-    plain = Bot(server.link("g", "Ash"), video=FileVideoTrack(str(clips["one"])),
-                audio=ToneTrack())
+    masked = Bot(
+        server.link("g", "Robin", profile="face_mask"),
+        video=FileVideoTrack(str(clips["one"])),
+        audio=ToneTrack(),
+    )
+    plain = Bot(server.link("g", "Ash"), video=FileVideoTrack(str(clips["one"])), audio=ToneTrack())
     viewer = Bot(
-        server.link("g", "Wren"), video=ColorTrack("red"), audio=ToneTrack(),
+        server.link("g", "Wren"),
+        video=ColorTrack("red"),
+        audio=ToneTrack(),
         on_video_frame=lambda pid, img: (received if pid == masked.me["id"] else raw).append(img),
     )
     try:
@@ -76,19 +80,29 @@ async def test_face_mask_hides_the_face_from_every_subscriber(server, clips) -> 
 async def test_bystander_alerts_the_host_privately_and_prompts_the_participant(
     server, clips
 ) -> None:  # type: ignore[no-untyped-def]
-    host = Bot(server.link("g2", "Clinician", role="host"), video=ColorTrack("red"),
-               audio=ToneTrack())
-    member = Bot(server.link("g2", "Robin", profile="blur"),
-                 video=FileVideoTrack(str(clips["two"])), audio=ToneTrack())
-    other = Bot(server.link("g2", "Ash", profile="blur"),
-                video=FileVideoTrack(str(clips["one"])), audio=ToneTrack())
+    host = Bot(
+        server.link("g2", "Clinician", role="host"), video=ColorTrack("red"), audio=ToneTrack()
+    )
+    member = Bot(
+        server.link("g2", "Robin", profile="blur"),
+        video=FileVideoTrack(str(clips["two"])),
+        audio=ToneTrack(),
+    )
+    other = Bot(
+        server.link("g2", "Ash", profile="blur"),
+        video=FileVideoTrack(str(clips["one"])),
+        audio=ToneTrack(),
+    )
     try:
         for bot in (host, member, other):
             await bot.connect()
 
         def alerts(bot: Bot, kind: str) -> list[dict[str, object]]:
-            return [m for m in bot.messages if m.get("type") in ("alert", "prompt")
-                    and m.get("kind") == kind]
+            return [
+                m
+                for m in bot.messages
+                if m.get("type") in ("alert", "prompt") and m.get("kind") == kind
+            ]
 
         await _wait_for(lambda: alerts(host, "bystander"), 60)
         (alert,) = alerts(host, "bystander")[:1]
@@ -120,7 +134,9 @@ def raising_pipeline(profile: object, name: str, on_event: object) -> object:
     from confidentiality.pipeline import PrivacyPipeline
 
     return PrivacyPipeline(
-        profile=profile, display_name=name, on_event=on_event,  # type: ignore[arg-type]
+        profile=profile,
+        display_name=name,
+        on_event=on_event,  # type: ignore[arg-type]
         transform_factory=_RaisingTransform,  # type: ignore[arg-type,return-value]
     )
 
@@ -133,14 +149,22 @@ async def test_failing_transform_sends_placeholder_alerts_host_and_records_incid
 
     registry = server.app[keys.ROOMS]
     # the failing transform runs where the server's runs: in a media worker process
-    stock, registry.media_workers = registry.media_workers, MediaWorkers(
-        1, factory=f"{__name__}:raising_pipeline")
+    stock, registry.media_workers = (
+        registry.media_workers,
+        MediaWorkers(1, factory=f"{__name__}:raising_pipeline"),
+    )
     received: list[np.ndarray] = []
-    host = Bot(server.link("g3", "Clinician", role="host"), video=ColorTrack("red"),
-               audio=ToneTrack(),
-               on_video_frame=lambda pid, img: pid != host.me.get("id") and received.append(img))
-    member = Bot(server.link("g3", "Robin", profile="blur"),
-                 video=FileVideoTrack(str(clips["one"])), audio=ToneTrack())
+    host = Bot(
+        server.link("g3", "Clinician", role="host"),
+        video=ColorTrack("red"),
+        audio=ToneTrack(),
+        on_video_frame=lambda pid, img: pid != host.me.get("id") and received.append(img),
+    )
+    member = Bot(
+        server.link("g3", "Robin", profile="blur"),
+        video=FileVideoTrack(str(clips["one"])),
+        audio=ToneTrack(),
+    )
     incidents: list[tuple[str, str | None]] = []
     try:
         await host.connect()
@@ -161,8 +185,13 @@ async def test_failing_transform_sends_placeholder_alerts_host_and_records_incid
         await _wait_for(lambda: len(received) >= 15, 60)
         # every frame the host received of Robin is the placeholder: no face, ever
         assert not any(_face_in_centre(img) for img in received)
-        await _wait_for(lambda: any(m.get("type") == "alert" and m.get("kind") ==
-                                    "privacy_fallback" for m in host.messages), 20)
+        await _wait_for(
+            lambda: any(
+                m.get("type") == "alert" and m.get("kind") == "privacy_fallback"
+                for m in host.messages
+            ),
+            20,
+        )
         await _wait_for(lambda: ("fail_closed_placeholder", member.me["id"]) in incidents, 10)
         # a transform that raises is a real failure: the host hears at once, and once
         (alert,) = [m for m in host.messages
