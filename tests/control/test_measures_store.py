@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -386,6 +387,21 @@ def test_every_encrypted_column_is_rotated_and_backed_up() -> None:
             ("session_feedback", "answers_enc"), ("members", "emergency_contact_enc")} <= listed
 
 
+def _every_encrypted_value(store: Store) -> dict[tuple[str, str, str], str]:
+    """Every value of every encrypted column, decrypted with its writer's context:
+    (table, column, row id) → plaintext. Raises if any one does not decrypt."""
+    def read(tx: Any) -> dict[tuple[str, str, str], str]:
+        out = {}
+        for field in ENCRYPTED_FIELDS:
+            col = getattr(field.model, field.column)
+            for row in tx.db.scalars(select(field.model).where(col.is_not(None))):
+                out[(field.model.__tablename__, field.column, row.id)] = tx.cipher.decrypt(
+                    getattr(row, field.column), context=field.context(row))
+        return out
+
+    return store.call(read)
+
+
 def test_rotate_data_key_reencrypts_measures_locations_feedback_and_contacts(
         db_url: str, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -411,6 +427,8 @@ def test_rotate_data_key_reencrypts_measures_locations_feedback_and_contacts(
             col = field.model.__table__.c[field.column]
             assert conn.execute(select(col).where(col.is_not(None))).first(), field.column
     assert set(counts) == {"k1"}
+    plain_before = _every_encrypted_value(store)
+    assert len(plain_before) == counts["k1"]
 
     # the real command, as the install guide runs it
     monkeypatch.setenv("CONFIDE_DATA_KEY_FILE", str(key_file))
@@ -428,6 +446,11 @@ def test_rotate_data_key_reencrypts_measures_locations_feedback_and_contacts(
                 if col.name.endswith("_enc"):
                     for (stored,) in conn.execute(select(col).where(col.is_not(None))):
                         assert stored.startswith("k2:"), (table.name, col.name)
+    # a store opened afresh on the rotated key file decrypts every value of every encrypted
+    # column to what it was before
+    fresh = Store(db_url, KeyFile(key_file), clock=clock)
+    assert _every_encrypted_value(fresh) == plain_before
+    fresh.dispose()
     # the clinician reads exactly what they read before
     assert _everything_the_clinician_reads(store, s) == before
     # and the old key alone opens none of it
