@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from confidentiality.placeholder import PAUSED_REASON, placeholder_rgb
 from tests.support.corpus import Clip
 from tests.support.detectors import DETECTORS, Box, DetectorName, detect_on_faces, near
 from tests.support.faces import to_video_frame, video_frame_rgb
@@ -118,6 +119,22 @@ class FrameMatcher:
         scores = self._bands @ self._signature(rgb)
         i = int(np.argmax(scores))
         return i, float(scores[i])
+
+
+# the card sent while a pipeline warms up or misses its deadline, by its background colour
+_CARD_RGB = placeholder_rgb(64, 64, "x", PAUSED_REASON)[0, 0].astype(np.int16)
+_CARD_NEAR = 16  # grey levels per channel: VP8 moves flat colour by a few
+_CARD_SHARE = 0.5
+
+
+def is_placeholder(rgb: np.ndarray) -> bool:
+    """Whether a received picture is the placeholder card rather than the camera processed.
+
+    Not a match against the camera's frame: a face mask may hide most of a close-up person
+    (the head and the shoulders under it), leaving too little of the camera's own detail to
+    tell one frame from another, while the card is unmistakable by its flat colour."""
+    near = np.abs(rgb.astype(np.int16) - _CARD_RGB).max(axis=2) <= _CARD_NEAR
+    return float(near.mean()) >= _CARD_SHARE
 
 
 @dataclass
