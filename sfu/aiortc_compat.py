@@ -3,7 +3,8 @@
 aiortc has no public way to take packets or encoded frames from a receiver, to send a PLI or
 a NACK, to narrow a transceiver's negotiated codecs after an offer, to route a subscriber's
 keyframe request, or to send RTP packets it did not make itself (and answer the NACKs for
-them, and report them in its sender reports); and its SDP parser, which we must agree with
+them, and report them in its sender reports, and read the receiver reports and REMB that come
+back); and its SDP parser and RTCP packet classes, which we must agree with
 line for line, is not documented API. Each of those lives here, and
 `tests/sfu/test_aiortc_compat.py` checks every one against the installed aiortc, so an
 upgrade that changes them fails there, loudly, rather than somewhere in the media path.
@@ -16,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import rtp as _rtp
 from aiortc.sdp import SessionDescription
 
 SUPPORTED_AIORTC = "1.16"
@@ -198,6 +200,25 @@ def observe_rtcp(sender: RTCRtpSender, observe: RtcpObserver) -> None:
     sender._handle_rtcp_packet = observed  # type: ignore[method-assign]
 
 
+def loss_reports(packet: Any) -> list[tuple[int, float]]:
+    """(SSRC, fraction lost 0..1) for each report block of a receiver or sender report; an
+    empty list for any other RTCP packet."""
+    if not isinstance(packet, (_rtp.RtcpRrPacket, _rtp.RtcpSrPacket)):
+        return []
+    return [(int(r.ssrc), r.fraction_lost / 256) for r in packet.reports]
+
+
+def remb_bps(packet: Any) -> int | None:
+    """The receiver's estimate of its downlink (REMB), in bits per second, if `packet` is one."""
+    if not isinstance(packet, _rtp.RtcpPsfbPacket) or packet.fmt != _rtp.RTCP_PSFB_APP:
+        return None
+    try:
+        bitrate, _ssrcs = _rtp.unpack_remb_fci(packet.fci)
+    except ValueError:
+        return None
+    return int(bitrate)
+
+
 def check_contract() -> None:
     """Raise AiortcContractError if a private part used above is missing (cheap, no I/O)."""
     missing = []
@@ -210,6 +231,10 @@ def check_contract() -> None:
             missing.append(f"RTCRtpSender.{name}")
     if not hasattr(RTCRtpReceiver, "_send_rtcp_nack"):
         missing.append("RTCRtpReceiver._send_rtcp_nack")
+    for name in ("RtcpRrPacket", "RtcpSrPacket", "RtcpPsfbPacket", "unpack_remb_fci",
+                 "RTCP_PSFB_APP"):
+        if not hasattr(_rtp, name):
+            missing.append(f"aiortc.rtp.{name}")
     if not hasattr(SessionDescription, "parse"):
         missing.append("aiortc.sdp.SessionDescription.parse")
     if missing:

@@ -62,6 +62,9 @@ class PacketTrack(MediaStreamTrack):
     def attach(self, fanout: Fanout) -> None:
         """Start carrying `fanout`'s packets (from its next keyframe for video)."""
         self.detach()
+        if self.kind == "video":
+            # the subscriber may hold a hole from before (see RtpWriter.leap)
+            self.writer.leap()
         self._fanout = fanout
         fanout._add(self)
 

@@ -1,5 +1,6 @@
-"""A subscriber's choice to receive no video from others (low data), honoured where the room
-fans out.
+"""Whether a subscriber receives others' video: off by their own choice (low data), or by the
+server's while their downlink is too weak for it (audio first, see sfu/downlink.py);
+honoured where the room fans out. Either turns it off; video comes back when neither holds.
 
 Switching off detaches the subscriber's video slots from their publications: no packet is
 queued or sent, while the transceivers stay, so switching back needs no renegotiation. A slot
@@ -18,11 +19,17 @@ if TYPE_CHECKING:
 
 # participants who asked for no incoming video; weak, so a participant who goes is forgotten
 _VIDEO_OFF: weakref.WeakSet[Participant] = weakref.WeakSet()
+# participants whose downlink cannot carry it for now (the server's decision)
+_LINK_WEAK: weakref.WeakSet[Participant] = weakref.WeakSet()
 
 
 def wants_video(subscriber: Participant) -> bool:
-    """True unless the subscriber switched incoming video off."""
-    return subscriber not in _VIDEO_OFF
+    """True unless the subscriber switched incoming video off or their link is too weak."""
+    return subscriber not in _VIDEO_OFF and subscriber not in _LINK_WEAK
+
+
+def link_weak(subscriber: Participant) -> bool:
+    return subscriber in _LINK_WEAK
 
 
 def _from_others(subscriber: Participant, sub: Subscription) -> bool:
@@ -38,20 +45,37 @@ def honour(subscriber: Participant, sub: Subscription) -> None:
 def set_incoming_video(
     subscriber: Participant, enabled: bool, publications: dict[str, Publication]
 ) -> int:
-    """Turn the subscriber's incoming video on or off; returns the slots changed.
+    """The subscriber's own switch; returns the slots changed.
 
     `publications` maps publication id to the room's open publications, to re-attach slots.
     """
-    changed = 0
     if enabled:
         _VIDEO_OFF.discard(subscriber)
+    else:
+        _VIDEO_OFF.add(subscriber)
+    return _apply(subscriber, publications)
+
+
+def set_link_weak(
+    subscriber: Participant, weak: bool, publications: dict[str, Publication]
+) -> int:
+    """The server's audio-first decision for this subscriber; returns the slots changed."""
+    if weak:
+        _LINK_WEAK.add(subscriber)
+    else:
+        _LINK_WEAK.discard(subscriber)
+    return _apply(subscriber, publications)
+
+
+def _apply(subscriber: Participant, publications: dict[str, Publication]) -> int:
+    changed = 0
+    if wants_video(subscriber):
         for sub in subscriber.subscriptions:
             pub = publications.get(sub.publication_id or "")
             if _from_others(subscriber, sub) and pub is not None and sub.track.fanout is None:
                 pub.subscribe(sub.track)
                 changed += 1
     else:
-        _VIDEO_OFF.add(subscriber)
         for sub in subscriber.subscriptions:
             if _from_others(subscriber, sub) and sub.track.fanout is not None:
                 sub.track.detach()

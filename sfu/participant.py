@@ -22,6 +22,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from confidentiality.profiles import Profile
 
 from . import aiortc_compat
+from .downlink_watch import DownlinkWatch
 from .errors import InvalidStateError, PermissionDenied, ProtocolError
 from .fanout import PacketTrack
 from .grants import Grant
@@ -74,6 +75,8 @@ class Participant:
         self.offer_budget = OfferBudget()
         self.publications: dict[str, Publication] = {}
         self.subscriptions: list[Subscription] = []
+        # the subscriber leg's downlink estimate and audio-first decision (sfu/downlink.py)
+        self.downlink: DownlinkWatch | None = None
         # what the client says of its own devices (a self-muted mic is still published)
         self.self_muted: dict[str, bool] = {"audio": False, "video": False}
         # what the host or the room holds back (mute, stop video, pause)
@@ -213,6 +216,8 @@ class Participant:
         for pub in list(self.publications.values()):
             await pub.aclose()
         self.publications.clear()
+        if self.downlink is not None:
+            self.downlink.close()
         for sub in self.subscriptions:
             sub.track.stop()
         self.subscriptions.clear()

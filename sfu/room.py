@@ -17,6 +17,8 @@ from confidentiality.profiles import Profile
 
 from . import aiortc_compat, incoming_video
 from .bitrate import BitratePolicy
+from .downlink import DownlinkPolicy, Estimate
+from .downlink_watch import DownlinkWatch
 from .errors import InvalidStateError, PermissionDenied, ProtocolError, RoomFull, SfuError
 from .fanout import PacketTrack
 from .grants import Grant
@@ -32,6 +34,7 @@ from .participant import (
 )
 from .privacy_alerts import FallbackAlert, FallbackAlerts
 from .publication import Publication, TransformFactory, pass_through_factory
+from .stats import MEDIA
 from .vp8 import MAX_PICTURE_PIXELS
 from .workers import MediaWorkers
 
@@ -45,6 +48,7 @@ RoomEvent = Literal[
     "participant_left",
     "track_published",
     "privacy_event",
+    "link_weak",
 ]
 Listener = Callable[[RoomEvent, dict[str, Any]], None]
 # per-join ICE servers for a client (e.g. TURN credentials that expire with its grant)
@@ -71,6 +75,9 @@ class RoomPolicy:
     bitrate: BitratePolicy = field(default_factory=BitratePolicy)
     # "Focus": members receive only the hosts' video; hosts receive everyone's
     focus: bool = False
+    # when a subscriber's downlink is too weak for others' video (see sfu/downlink.py);
+    # None leaves every subscriber's video to their own choice
+    downlink: DownlinkPolicy | None = field(default_factory=DownlinkPolicy)
 
 
 @dataclass
@@ -682,6 +689,7 @@ class Room:
             route_keyframe_requests(transceiver.sender, track)
             sub = Subscription(transceiver=transceiver, track=track)
             subscriber.subscriptions.append(sub)
+            self._watch_downlink(subscriber, sub)
         sub.transceiver.direction = "sendonly"
         sub.publication_id = pub.id
         sub.publisher_id = publisher.id
@@ -695,12 +703,42 @@ class Room:
         sub.publisher_id = None
         sub.transceiver.direction = "inactive"
 
-    def set_incoming_video(self, subscriber: Participant, enabled: bool) -> None:
-        """A member's low-data switch: others' video to them stops, or starts again."""
-        open_pubs = {
+    def _open_pubs(self) -> dict[str, Publication]:
+        return {
             pub.id: pub for p in self.participants.values() for pub in p.publications.values()
         }
-        incoming_video.set_incoming_video(subscriber, enabled, open_pubs)
+
+    def set_incoming_video(self, subscriber: Participant, enabled: bool) -> None:
+        """A member's low-data switch: others' video to them stops, or starts again."""
+        incoming_video.set_incoming_video(subscriber, enabled, self._open_pubs())
+
+    def _watch_downlink(self, subscriber: Participant, sub: Subscription) -> None:
+        if self.policy.downlink is None:
+            return
+        if subscriber.downlink is None:
+            subscriber.downlink = DownlinkWatch(
+                lambda paused, estimate: self._on_downlink(subscriber, paused, estimate),
+                self.policy.downlink)
+        subscriber.downlink.watch(sub)
+
+    def _on_downlink(self, subscriber: Participant, paused: bool, estimate: Estimate) -> None:
+        """Audio first for one subscriber whose downlink cannot carry others' video, and
+        video again (from a keyframe, as any new subscriber) once it can; nobody else's
+        streams change."""
+        if subscriber.closed or self.closed:
+            return
+        changed = incoming_video.set_link_weak(subscriber, paused, self._open_pubs())
+        if paused:
+            MEDIA.switched_to_audio_first()
+        logger.info(
+            "room %s: participant %s downlink %s: %.0f kbps delivered of %.0f sent "
+            "(%.0f%% lost); others' video %s (%d streams)",
+            self.id, subscriber.id, "weak" if paused else "recovering",
+            estimate.delivered_bps / 1000, estimate.sent_bps / 1000, estimate.loss * 100,
+            "paused" if paused else "resumed", changed)
+        subscriber.send({"type": "link_weak", "video": "paused" if paused else "resumed"})
+        self._emit("link_weak", participant_id=subscriber.id, video_paused=paused,
+                   delivered_bps=int(estimate.delivered_bps))
 
     # --- messaging
     def broadcast(

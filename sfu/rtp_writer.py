@@ -23,6 +23,9 @@ from .media_packet import MediaPacket, seq_add, seq_newer
 
 # packets kept for retransmission: ~4 s of a 640x480 stream, ~5 s of audio
 HISTORY_PACKETS = 256
+# how far the numbering leaps when video comes back to a slot after a pause: past twice a
+# receiver's reorder window (aiortc's video jitter buffer holds 128 packets)
+SEQ_LEAP = 512
 CLOCK_RATE = {"video": 90000, "audio": 48000}
 _HEADER = struct.Struct("!BBHII")
 
@@ -66,6 +69,10 @@ class RtpWriter:
         self._last_time = 0.0
         self._last_pid: int | None = None
         self._last_sent_seq: int | None = None
+        self._leap = False
+        # when (monotonic) a stream last began after a leap: the subscriber counts the
+        # numbers skipped as lost, so its next report's loss says nothing of its link
+        self.leaped_at = -1e9
         self._history: list[Outgoing | None] = [None] * HISTORY_PACKETS
         self._rtx_seq = random.randrange(1 << 15)
         self.packets_sent = 0
@@ -92,6 +99,11 @@ class RtpWriter:
         self._send_rtp = aiortc_compat.rtp_sender(transceiver.sender)
 
     @property
+    def ssrc(self) -> int:
+        """The media SSRC this slot sends with (0 until bound)."""
+        return self._ssrc
+
+    @property
     def started(self) -> bool:
         return self._send_rtp is not None
 
@@ -105,7 +117,20 @@ class RtpWriter:
         at); nothing numbered but not sent is kept, so the numbering has no hole."""
         self._stream = None
         if self._last_sent_seq is not None:
-            self._next_seq = seq_add(self._last_sent_seq, 1)
+            self._next_seq = seq_add(self._last_sent_seq, 1 + (SEQ_LEAP if self._leap else 0))
+
+    def leap(self) -> None:
+        """The next stream carried starts well past the last packet sent, not right after it.
+
+        After a pause (a slot detached while its subscriber's link lost packets, which were
+        then never resent) the subscriber's receiver may still wait for that hole and hold
+        the new keyframe behind it, then let it go and decode what follows against a stale
+        picture. A leap past its reorder window makes it start afresh at the keyframe:
+        aiortc's jitter buffer empties when a packet lands twice its size ahead, and a
+        browser decodes a keyframe after any gap (the skipped numbers cost a NACK, unanswered).
+        """
+        self._leap = True
+        self.restart()
 
     def map(self, packet: MediaPacket, now: float) -> Outgoing | None:
         """The packet numbered for this slot, or None if it cannot be carried (a new stream
@@ -136,6 +161,9 @@ class RtpWriter:
         return seq, timestamp, packet.marker, payload
 
     def _remap(self, packet: MediaPacket, now: float) -> None:
+        if self._leap:
+            self.leaped_at = now
+        self._leap = False
         self._stream = packet.stream
         self._start_seq = packet.seq
         self._seq_offset = (self._next_seq - packet.seq) & 0xFFFF

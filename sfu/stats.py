@@ -47,6 +47,8 @@ class MediaStats:
         self.packets_dropped = {"audio": 0, "video": 0}
         self.bytes_dropped = {"audio": 0, "video": 0}
         self.worker_restarts = 0
+        # subscribers switched to audio first because their downlink was too weak for video
+        self.audio_first = 0
         self.placeholder_frames = 0
         self.transform_ms = Histogram(TRANSFORM_BUCKETS_MS)
 
@@ -61,6 +63,10 @@ class MediaStats:
         if kind in self.packets_dropped and packets > 0:
             self.packets_dropped[kind] += packets
             self.bytes_dropped[kind] += size
+
+    def switched_to_audio_first(self) -> None:
+        """The server paused others' video to one subscriber on a weak downlink."""
+        self.audio_first += 1
 
     def worker_restarted(self) -> None:
         self.worker_restarts += 1

@@ -23,11 +23,13 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    pack_remb_fci,
 )
 
 from sfu import aiortc_compat
@@ -229,6 +231,19 @@ async def test_a_slot_sends_its_own_packets_through_the_sender_and_answers_nacks
         nack.lost = [last]
         await transceiver.sender._handle_rtcp_packet(nack)  # noqa: SLF001
         assert slot.writer.retransmitted == 1 and seen_rtcp[-1] is nack
+        # the client's receiver reports come back to the sender: loss per stream, as the
+        # downlink estimate reads it (sfu/downlink.py)
+        for _ in range(60):
+            if any(aiortc_compat.loss_reports(p) for p in seen_rtcp):
+                break
+            await asyncio.sleep(0.05)
+        reports = [r for p in seen_rtcp for r in aiortc_compat.loss_reports(p)]
+        assert reports and all(0.0 <= lost <= 1.0 for _, lost in reports), reports
+        assert ssrc in {reported for reported, _ in reports}
+        assert aiortc_compat.loss_reports(nack) == [] and aiortc_compat.remb_bps(nack) is None
+        remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                              fci=pack_remb_fci(300_000, [ssrc]))
+        assert aiortc_compat.remb_bps(remb) == 300_000
         for task in tasks:
             task.cancel()
     finally:

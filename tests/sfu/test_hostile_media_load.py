@@ -14,8 +14,8 @@ import pytest
 from tests.support.hostile_media import hostile_load
 from tests.support.proc import confide_server
 
-INPUTS = 500
-WARMUP = 150
+INPUTS = 300
+WARMUP = 100
 
 
 @pytest.mark.slow

@@ -205,6 +205,11 @@ class ServiceCollector:
             value=MEDIA.worker_restarts,
         )
         yield CounterMetricFamily(
+            "confide_media_audio_first",
+            "Times a subscriber's downlink was too weak for others' video (audio first)",
+            value=MEDIA.audio_first,
+        )
+        yield CounterMetricFamily(
             "confide_media_placeholder_frames",
             "Placeholder frames sent instead of a picture (fail closed)",
             value=MEDIA.placeholder_frames,

@@ -217,6 +217,14 @@ class IncomingVideo(_Out):
     ref: Ref | None = None
 
 
+class LinkWeak(_Out):
+    """The server paused others' video to this member because their connection cannot carry
+    it (their sound keeps coming), or resumed it once it could."""
+
+    type: Literal["link_weak"]
+    video: Literal["paused", "resumed"]
+
+
 class Pong(_Out):
     type: Literal["pong"]
     ts: float | int | None = None
@@ -235,7 +243,8 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | RoomFocus | Closing | ServiceRestarting | IncomingVideo | Ok | Pong | Error,
+    | RoomLocked | RoomFocus | Closing | ServiceRestarting | IncomingVideo | LinkWeak | Ok | Pong
+    | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

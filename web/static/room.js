@@ -9,7 +9,7 @@ import { Host } from "./host.js";
 import { Arrival } from "./measures.js";
 import { offerAfterSession } from "./feedback.js";
 import { adviceFor, devicesReachable, openDevices } from "./devices.js";
-import { GENERIC, say } from "./wording.js";
+import { GENERIC, LINK_WEAK, say } from "./wording.js";
 import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +19,8 @@ const STAGES = ["error", "prejoin", "measures", "lobby", "room", "ended"];
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 const RECONNECT_GIVE_UP_MS = 5 * 60 * 1000;
+// after this long trying, a person is offered a way to try at once rather than only to wait
+const OFFER_RETRY_AFTER_MS = 60 * 1000;
 const TILE_MESSAGES = 3;
 // join refusals a fresh grant (from the invite's resume secret) can cure
 const REFRESHABLE = new Set(["grant_replayed", "grant_expired"]);
@@ -29,7 +31,7 @@ const state = {
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
   paused: false, locked: false, focus: false, joinError: null, mediaCalls: 0,
-  restarting: false, reconnects: 0, joins: 0,
+  restarting: false, reconnects: 0, joins: 0, audioBlocked: false,
   // what the last device check found: null (working) or refused/missing/busy/insecure/failed
   devices: { audio: null, video: null },
   // low data: others' video switched off; link figures from getStats (self, and per member)
@@ -51,14 +53,19 @@ function show(stage) {
   if (changed && heading) heading.focus();
 }
 
-function fail(text) {
+function fail(text, { retry = false } = {}) {
   state.leaving = true;
   teardown();
   stopLocal();
+  hideReconnecting();
   $("error-text").textContent = text;
+  // a lost connection is not a dead end: the link still holds a place to come back to
+  $("btn-error-retry").hidden = !retry;
   show("error");
   setStatus("Not connected");
 }
+
+$("btn-error-retry").addEventListener("click", () => location.reload());
 
 // a refusal worth trying again (the service is restarting or cannot reach its records)
 class Retry extends Error {}
@@ -304,9 +311,39 @@ function onTracks(tracks) {
     tile.tracks[kind] = track;
     const el = kind === "video" ? tile.video : tile.audio;
     el.srcObject = new MediaStream([track]);
-    el.play().catch(() => {});
+    if (kind === "audio") playSound(el);
+    else el.play().catch(() => {});
   }
 }
+
+// --- sound the browser will not start by itself
+function playSound(el) {
+  el.play().catch((e) => {
+    // NotAllowedError: autoplay needs a tap first (iOS, and browsers set to ask). Without
+    // this a member, a text-only one above all, would sit in silence and not know why
+    if (e && e.name === "NotAllowedError") soundBlocked();
+  });
+}
+
+function soundBlocked() {
+  if (state.audioBlocked) return;
+  state.audioBlocked = true;
+  $("btn-hear").hidden = false;
+  console.info("Confide: the browser held back the group's sound until a tap");
+  notify("Your browser is holding back the group's sound. Tap \u201cTap to hear the group\u201d to hear them.");
+}
+
+$("btn-hear").addEventListener("click", async () => {
+  const tries = [...state.tiles.values()]
+    .filter((t) => t.audio.srcObject)
+    .map((t) => t.audio.play().then(() => true, () => false));
+  const played = await Promise.all(tries);
+  if (played.every(Boolean)) {
+    state.audioBlocked = false;
+    $("btn-hear").hidden = true;
+    notify("");
+  }
+});
 
 // --- where we stand
 async function follow(lobbyState) {
@@ -503,6 +540,7 @@ function wire(sig) {
   });
   sig.on("self_state", onSelfState);
   sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
+  sig.on("link_weak", (msg) => showLinkWeak(msg.video === "paused"));
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
@@ -634,6 +672,36 @@ async function onClose(sig, ev) {
   reconnect();
 }
 
+// --- finding the way back: say what is happening, and after a minute offer to try at once
+function showReconnecting(waitMs, awayMs) {
+  const why = state.restarting ? "The service is restarting." : "The connection to the group was lost.";
+  const secs = Math.max(1, Math.round(waitMs / 1000));
+  $("reconnect-text").textContent =
+    `${why} Trying again in ${secs} second${secs === 1 ? "" : "s"} (attempt ${attempts + 1}). ` +
+    "You will be back where you were.";
+  $("reconnect").hidden = false;
+  const offer = awayMs >= OFFER_RETRY_AFTER_MS;
+  // the live status line speaks when the situation changes, not at every attempt
+  const said = offer ? `${why} Still trying to reconnect: you can try again now.`
+    : `${why} Reconnecting…`;
+  if ($("status").textContent !== said) setStatus(said);
+  $("btn-retry").hidden = !offer;
+}
+
+function hideReconnecting() {
+  $("reconnect").hidden = true;
+  $("btn-retry").hidden = true;
+}
+
+$("btn-retry").addEventListener("click", () => {
+  // now rather than at the next scheduled attempt (which this replaces)
+  if (!reconnectTimer || state.leaving) return;
+  clearTimeout(reconnectTimer);
+  reconnectTimer = null;
+  $("reconnect-text").textContent = "Trying again now…";
+  attempt();
+});
+
 function refusalText(code) {
   const texts = {
     removed: "The clinician has ended your place in this session.",
@@ -672,21 +740,24 @@ function reconnect() {
   // one attempt at a time (a failed socket reports both an error and a close)
   if (reconnectTimer || state.leaving) return;
   if (!reconnectStarted) reconnectStarted = Date.now();
-  if (Date.now() - reconnectStarted > RECONNECT_GIVE_UP_MS) {
-    fail("The connection was lost.");
+  const away = Date.now() - reconnectStarted;
+  if (away > RECONNECT_GIVE_UP_MS) {
+    fail("The connection was lost. Check that you are online, then try again.", { retry: true });
     return;
   }
-  setStatus(state.restarting ? "The service is restarting: reconnecting…" : "Reconnecting…");
+  const wait = backoffMs(attempts);
+  showReconnecting(wait, away);
   teardown();
-  reconnectTimer = setTimeout(async () => {
-    reconnectTimer = null;
-    attempts += 1;
-    state.reconnects += 1;
-    try { await connect(); } catch (e) {
-      if (e instanceof Retry) reconnect();
-      else fail(e.plain || "We could not reach Confide. Please check your connection.");
-    }
-  }, backoffMs(attempts));
+  reconnectTimer = setTimeout(() => { reconnectTimer = null; attempt(); }, wait);
+}
+
+async function attempt() {
+  attempts += 1;
+  state.reconnects += 1;
+  try { await connect(); } catch (e) {
+    if (e instanceof Retry) reconnect();
+    else fail(e.plain || "We could not reach Confide. Please check your connection.");
+  }
 }
 
 async function connect() {
@@ -702,7 +773,10 @@ async function connect() {
   const resume = sessionStorage.getItem("confide.resume");
   if (resume) join.resume = resume;
   sig.send(join);
-  sig.on("joined", () => { reconnectStarted = 0; refusals = 0; attempts = 0; });
+  sig.on("joined", () => {
+    reconnectStarted = 0; refusals = 0; attempts = 0;
+    hideReconnecting();
+  });
 }
 
 function finish(text, after = false) {
@@ -772,6 +846,16 @@ function showIncomingVideo(on) {
     : "Turn other people's video back on");
   document.body.classList.toggle("video-in-off", !on);
   notify(on ? "" : "Other people's video is off to save data. You still hear everyone.");
+}
+
+// the server paused others' video to this member alone (their sound keeps coming): the
+// tiles show no frozen picture, and the banner says why in plain words
+function showLinkWeak(paused) {
+  document.body.classList.toggle("link-weak", paused);
+  const banner = $("link-weak-banner");
+  banner.textContent = LINK_WEAK.paused;
+  banner.hidden = !paused;
+  notify(paused ? "" : LINK_WEAK.resumed);
 }
 
 $("btn-video-in").addEventListener("click", () => {

@@ -32,6 +32,12 @@ const SAID = {
   disconnected: "You are not connected just now. Please wait while we reconnect.",
 };
 
+// when the server pauses or resumes others' video because this member's connection is weak
+export const LINK_WEAK = {
+  paused: "Your connection is weak just now: other people's video is paused so you can keep hearing the group.",
+  resumed: "Your connection has recovered: other people's video is back.",
+};
+
 export const GENERIC = "That did not work. Please try again.";
 
 // the sentence for a refusal `code`, or a plain fallback (never the code itself)
