@@ -22,6 +22,7 @@ from .effects import (
     RecordIncident,
     ReplaceConnection,
     Role,
+    SetFocus,
     SetHandRaised,
     SetLocked,
     SetMuted,
@@ -35,7 +36,7 @@ from .effects import (
     StoreChecklist,
 )
 from .errors import ChecklistError
-from .lobby import Action, LobbyState
+from .lobby import RECONNECT_GRACE_S, Action, LobbyState
 from .session import Participant, SessionState, default_profile
 
 CommandName = Literal[
@@ -60,6 +61,8 @@ CommandName = Literal[
     "set_text_only",
     "lock",
     "unlock",
+    "focus_on",
+    "focus_off",
     "pause",
     "resume",
     "end",
@@ -77,8 +80,8 @@ INTERNAL_COMMANDS: frozenset[CommandName] = frozenset({"publish_media", "leave"}
 WIRE_COMMAND_NAMES: frozenset[str] = COMMAND_NAMES - INTERNAL_COMMANDS
 HOST_ONLY: frozenset[CommandName] = frozenset({
     "admit", "admit_all", "decline", "send_to_lobby", "remove", "readmit", "mute_all",
-    "allow_unmute", "allow_video", "enforce_profile", "lock", "unlock", "pause", "resume",
-    "end",
+    "allow_unmute", "allow_video", "enforce_profile", "lock", "unlock", "focus_on",
+    "focus_off", "pause", "resume", "end",
 })
 # host commands that act on another participant; a host is never their target
 _TARGETED: frozenset[CommandName] = frozenset({
@@ -111,12 +114,17 @@ class Command:
 
 @dataclass(frozen=True)
 class Decision:
-    """Allowed (with effects to apply) or denied with a stable code and a reason."""
+    """Allowed (with effects to apply) or denied with a stable code and a reason.
+
+    `notices` are said even when the decision is a denial (a private alert to the host, an
+    incident): they change no state.
+    """
 
     allowed: bool
     reason_code: str
     reason: str
     effects: list[Effect] = field(default_factory=list)
+    notices: list[Effect] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """What the actor is told (effects stay server-side)."""
@@ -161,11 +169,11 @@ def decide_arrival(state: SessionState, pid: str, *, role: Role, now: float) -> 
         if st is _S.DISCONNECTED:
             target = _reconnect_target(known, now)
             return allow([SetState(pid, target, "reconnect")], f'back to "{target.value}"')
-        timing = _member_entry_check(state, role, now)
+        timing = _member_entry_check(state, role, now, pid=pid)
         if timing is not None:
             return timing
         return allow([SetState(pid, _S.PREJOIN, "return_after_leaving")])
-    timing = _member_entry_check(state, role, now)
+    timing = _member_entry_check(state, role, now, pid=pid)
     if timing is not None:
         return timing
     full = _connections_full(state)
@@ -229,7 +237,9 @@ def _reconnect_target(p: Participant, now: float) -> LobbyState:
     return before
 
 
-def _member_entry_check(state: SessionState, role: Role, now: float) -> Decision | None:
+def _member_entry_check(
+    state: SessionState, role: Role, now: float, *, pid: str
+) -> Decision | None:
     if role == "host":
         return None
     if state.locked:
@@ -241,11 +251,46 @@ def _member_entry_check(state: SessionState, role: Role, now: float) -> Decision
             f"the lobby opens {rules.lobby_opens_before_min} minutes before the session",
         )
     if now > state.starts_at + rules.late_join_cutoff_min * 60.0:
-        return deny(
-            "late_join_closed",
-            f"joining closed {rules.late_join_cutoff_min} minutes after the start",
-        )
+        return late_arrival(state, pid)
     return None
+
+
+def late_arrival(state: SessionState, pid: str) -> Decision:
+    """The lobby has closed: a kind word for the member; the host hears privately."""
+    minutes = state.rules.late_join_cutoff_min
+    started = "started" if minutes == 0 else f"started more than {minutes} minutes ago"
+    return Decision(
+        False,
+        "late_join_closed",
+        f"Today's group {started}, so the waiting room has closed and you cannot join this "
+        "session. Thank you for coming. Your clinician has been told you tried to join.",
+        notices=[AlertHost("late_arrival", pid, state.hosts_present()),
+                 RecordIncident("late_arrival", pid)],
+    )
+
+
+def decide_not_returned(state: SessionState, pid: str, *, now: float) -> Decision:
+    """An admitted member dropped out: at the end of the grace period, if they are still
+    gone, the host is alerted with their contact details and where they said they are."""
+    p = state.participants.get(pid)
+    if p is None:
+        return deny("unknown_actor", "not a participant in this session")
+    if state.ended:
+        return deny("session_ended", "the session has ended")
+    entry = p.lobby
+    if (
+        p.is_host
+        or p.state is not _S.DISCONNECTED
+        or entry.state_before_disconnect is not _S.ADMITTED
+        or entry.disconnected_at is None
+    ):
+        return deny("not_dropped_out", "they are not dropped out of the room")
+    if now - entry.disconnected_at <= RECONNECT_GRACE_S:
+        return deny("within_grace", "they may still come back within the grace period")
+    return allow([
+        AlertHost("not_returned", pid, state.hosts_present()),
+        RecordIncident("member_not_returned", pid),
+    ])
 
 
 # ---- commands ----
@@ -552,7 +597,7 @@ Handler = Callable[[SessionState, Participant, Participant | None, Command, floa
 
 
 def _flag(
-    attr: Literal["locked", "paused"],
+    attr: Literal["locked", "paused", "focus"],
     value: bool,
     make: Callable[[bool], Effect],
     already: str,
@@ -670,6 +715,8 @@ _HANDLERS: dict[str, Handler] = {
     "set_text_only": _set_text_only,
     "lock": _flag("locked", True, SetLocked, "the session is already locked"),
     "unlock": _flag("locked", False, SetLocked, "the session is not locked"),
+    "focus_on": _flag("focus", True, SetFocus, "members already see only the hosts' video"),
+    "focus_off": _flag("focus", False, SetFocus, "members already see everyone's video"),
     "pause": _flag("paused", True, PauseMedia, "the group is already paused"),
     "resume": _flag("paused", False, PauseMedia, "the group is not paused"),
     "end": _end,

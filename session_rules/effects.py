@@ -14,7 +14,9 @@ from .lobby import Action, LobbyState
 Role = Literal["host", "member"]
 # "lobby": the host to people not yet in the room (all of them, or one named by `target`)
 ChatTo = Literal["all", "host", "lobby"]
-AlertKind = Literal["someone_came_in", "hand_raised", "waiting", "disconnected"]
+AlertKind = Literal[
+    "someone_came_in", "hand_raised", "waiting", "disconnected", "not_returned", "late_arrival",
+]
 EndReason = Literal["declined", "removed"]
 
 
@@ -109,6 +111,14 @@ class SetLocked:
 
 
 @dataclass(frozen=True)
+class SetFocus:
+    """Members receive only the hosts' video (or everyone's again)."""
+
+    focus: bool
+    kind: Literal["set_focus"] = "set_focus"
+
+
+@dataclass(frozen=True)
 class PauseMedia:
     """Hold (or release) all audio and video for everyone."""
 
@@ -180,7 +190,7 @@ class RecordIncident:
 
 Effect = (
     AddParticipant | SetState | SetMuted | SetUnmuteAllowed | SetHandRaised | SetVideoStopped
-    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | PauseMedia
+    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | SetFocus | PauseMedia
     | EndSession | DisconnectParticipant | ReplaceConnection | AlertHost | DeliverChat | StoreChecklist
     | RecordIncident
 )

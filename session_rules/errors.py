@@ -58,3 +58,15 @@ class UnknownIncidentKind(SessionRulesError):
     """An incident kind that maps to no hazard."""
 
     code = "unknown_incident_kind"
+
+
+class MeasureError(SessionRulesError):
+    """Answers to a questionnaire that are incomplete, out of range or name no measure."""
+
+    code = "invalid_measure"
+
+
+class FeedbackError(SessionRulesError):
+    """An after-session feedback form that names unknown questions or answers out of range."""
+
+    code = "invalid_feedback"

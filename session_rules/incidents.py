@@ -12,6 +12,9 @@ IncidentKind = Literal[
     "someone_came_in",
     "lobby_decline",
     "removal",
+    "risk_indicator",
+    "member_not_returned",
+    "late_arrival",
 ]
 
 INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
@@ -23,6 +26,12 @@ INCIDENT_HAZARDS: dict[IncidentKind, tuple[str, ...]] = {
     "someone_came_in": ("HAZ-001", "HAZ-011"),
     "lobby_decline": ("HAZ-003", "HAZ-007"),
     "removal": ("HAZ-003", "HAZ-007"),
+    # PHQ-9 item 9 above 0: the clinician assesses risk that day
+    "risk_indicator": ("HAZ-017",),
+    # an admitted member dropped out and did not come back within the grace period
+    "member_not_returned": ("HAZ-006",),
+    # a member arrived after the lobby closed and was turned away
+    "late_arrival": ("HAZ-020",),
 }
 
 

@@ -9,9 +9,13 @@ from typing import Any, Literal, get_args
 
 from confidentiality.profiles import STRICTNESS, Profile
 
-from .errors import InvalidRules
+from .errors import InvalidRules, MeasureError
+from .measures import InstrumentId, ordered
 
 UnmutePolicy = Literal["self", "host_only"]
+# after-session feedback: not offered, offered with the member's name, or anonymous to the
+# clinician
+FeedbackMode = Literal["off", "named", "anonymous"]
 
 # a therapy group is at most 15 people; 16 leaves room for a co-facilitator
 HARD_CAP_PARTICIPANTS = 16
@@ -39,7 +43,17 @@ class GroupRules:
     text_only_allowed: bool = True
     max_participants: int = DEFAULT_MAX_PARTICIPANTS
     lobby_opens_before_min: int = 10
+    # the lobby closes this long after the start; a later arrival is told kindly, the host too
     late_join_cutoff_min: int = 15
+    # questionnaires members complete on their own device (before the session, or after it
+    # for the session rating); none unless the clinician chooses them
+    measures: tuple[InstrumentId, ...] = ()
+    # before admission a member says where they are (for the clinician's eyes only)
+    ask_location: bool = True
+    feedback: FeedbackMode = "off"
+    # "Focus": members receive only the hosts' video (everyone still hears everyone); hosts
+    # receive every video. The rule sets how a session starts; a host can switch it after.
+    focus: bool = False
     # members see each other as "Member 1", "Member 2"…; only the host sees pseudonyms
     names_hidden: bool = False
     # members start with others' video off (sound only), and may turn it on for themselves
@@ -49,7 +63,8 @@ class GroupRules:
 
     def __post_init__(self) -> None:
         for name in ("lobby_required", "muted_on_entry", "chat_enabled", "text_only_allowed",
-                     "recording_prohibited", "names_hidden", "audio_only_default"):
+                     "recording_prohibited", "ask_location", "focus", "names_hidden",
+                     "audio_only_default"):
             _expect_bool(name, getattr(self, name))
         if self.unmute_policy not in get_args(UnmutePolicy):
             raise InvalidRules(
@@ -80,6 +95,17 @@ class GroupRules:
                     MAX_LOBBY_OPENS_BEFORE_MIN)
         _expect_int("late_join_cutoff_min", self.late_join_cutoff_min, 0,
                     MAX_LATE_JOIN_CUTOFF_MIN)
+        if self.feedback not in get_args(FeedbackMode):
+            raise InvalidRules('feedback must be "off", "named" or "anonymous"')
+        if not isinstance(self.measures, tuple):
+            raise InvalidRules("measures must be a list of measure names")
+        try:
+            canonical = ordered(self.measures)
+        except MeasureError as exc:
+            raise InvalidRules(f"measures: {exc.message}") from None
+        if canonical != self.measures:
+            # one order everywhere (forms, exports), whatever order they were chosen in
+            object.__setattr__(self, "measures", canonical)
 
     @property
     def max_connected(self) -> int:
@@ -107,6 +133,8 @@ class GroupRules:
             value = getattr(self, f.name)
             if isinstance(value, frozenset):
                 value = sorted(p.value for p in value)
+            elif isinstance(value, tuple):
+                value = list(value)
             elif isinstance(value, Profile):
                 value = value.value
             out[f.name] = value
@@ -128,6 +156,11 @@ class GroupRules:
             kwargs["allowed_profiles"] = frozenset(_profile("allowed_profiles", v) for v in raw)
         if "minimum_profile" in kwargs:
             kwargs["minimum_profile"] = _profile("minimum_profile", kwargs["minimum_profile"])
+        if "measures" in kwargs:
+            raw = kwargs["measures"]
+            if not isinstance(raw, list | tuple) or not all(isinstance(m, str) for m in raw):
+                raise InvalidRules("measures must be a list of measure names")
+            kwargs["measures"] = tuple(raw)
         return cls(**kwargs)
 
 

@@ -15,6 +15,7 @@ from .effects import (
     EndSession,
     PauseMedia,
     Role,
+    SetFocus,
     SetHandRaised,
     SetLocked,
     SetMuted,
@@ -67,6 +68,12 @@ class SessionState:
     paused: bool = False
     ended: bool = False
     chat_limiter: ChatRateLimiter = field(default_factory=ChatRateLimiter)
+    # members receive only the hosts' video (starts as the group's rule says)
+    focus: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.focus is None:
+            self.focus = self.rules.focus
 
     def hosts_present(self, *, excluding: str | None = None) -> tuple[str, ...]:
         """Ids of admitted hosts, in arrival order."""
@@ -120,6 +127,8 @@ def apply_effects(state: SessionState, effects: Iterable[Effect], *, now: float)
             continue
         if isinstance(effect, SetLocked):
             state.locked = effect.locked
+        elif isinstance(effect, SetFocus):
+            state.focus = effect.focus
         elif isinstance(effect, PauseMedia):
             state.paused = effect.paused
         elif isinstance(effect, EndSession):

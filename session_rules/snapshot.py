@@ -93,10 +93,13 @@ class SessionRecord:
     locked: bool
     paused: bool
     ended: bool
+    # Focus as the host last set it; None: as the rules say (a room kept before Focus existed)
+    focus: bool | None = None
 
     @classmethod
     def of(cls, state: SessionState) -> SessionRecord:
-        return cls(state.rules, state.starts_at, state.locked, state.paused, state.ended)
+        return cls(state.rules, state.starts_at, state.locked, state.paused, state.ended,
+                   state.focus)
 
     def rules_dict(self) -> dict[str, Any]:
         return self.rules.to_dict()
@@ -104,9 +107,9 @@ class SessionRecord:
     @classmethod
     def from_stored(
         cls, rules: Mapping[str, Any], starts_at: float, *, locked: bool, paused: bool,
-        ended: bool,
+        ended: bool, focus: bool | None = None,
     ) -> SessionRecord:
-        return cls(GroupRules.from_dict(rules), starts_at, locked, paused, ended)
+        return cls(GroupRules.from_dict(rules), starts_at, locked, paused, ended, focus)
 
 
 def snapshot(state: SessionState) -> tuple[SessionRecord, list[ParticipantRecord]]:
@@ -119,7 +122,7 @@ def snapshot(state: SessionState) -> tuple[SessionRecord, list[ParticipantRecord
 def rebuild(session: SessionRecord, participants: Iterable[ParticipantRecord]) -> SessionState:
     """The state the records describe; pass `participants` in arrival order (hosts are
     listed in that order)."""
-    state = SessionState(session.rules, starts_at=session.starts_at)
+    state = SessionState(session.rules, starts_at=session.starts_at, focus=session.focus)
     state.locked, state.paused, state.ended = session.locked, session.paused, session.ended
     for record in participants:
         state.participants[record.pid] = record.rebuild()
@@ -184,10 +187,13 @@ def participant_from_dict(data: Mapping[str, Any]) -> ParticipantRecord:
 
 def session_to_dict(record: SessionRecord) -> dict[str, Any]:
     return {"rules": record.rules_dict(), "starts_at": record.starts_at,
-            "locked": record.locked, "paused": record.paused, "ended": record.ended}
+            "locked": record.locked, "paused": record.paused, "ended": record.ended,
+            "focus": record.focus}
 
 
 def session_from_dict(data: Mapping[str, Any]) -> SessionRecord:
     return SessionRecord.from_stored(data["rules"], float(data["starts_at"]),
                                      locked=bool(data["locked"]), paused=bool(data["paused"]),
-                                     ended=bool(data["ended"]))
+                                     ended=bool(data["ended"]),
+                                     focus=None if data.get("focus") is None
+                                     else bool(data["focus"]))

@@ -73,6 +73,8 @@ class RoomPolicy:
     always_process: bool = False
     # encode-once streams: size and rate from the gallery's size (see sfu/bitrate.py)
     bitrate: BitratePolicy = field(default_factory=BitratePolicy)
+    # "Focus": members receive only the hosts' video; hosts receive everyone's
+    focus: bool = False
     # when a subscriber's downlink is too weak for others' video (see sfu/downlink.py);
     # None leaves every subscriber's video to their own choice
     downlink: DownlinkPolicy | None = field(default_factory=DownlinkPolicy)
@@ -222,6 +224,7 @@ class Room:
                 "ice_servers": self.ice_servers_for(grant),
                 "resume": participant.resume_token,
                 "paused": self.paused,
+                "focus": self.policy.focus,
             }
         )
         if state is ParticipantState.ADMITTED:
@@ -273,6 +276,7 @@ class Room:
                 "participant": participant.describe(),
                 "participants": self.roster_for(participant),
                 "paused": self.paused,
+                "focus": self.policy.focus,
             }
         )
         self._on_admitted(participant)
@@ -353,6 +357,39 @@ class Room:
 
     def set_locked(self, locked: bool) -> None:
         self.locked = locked
+
+    def set_focus(self, focus: bool) -> None:
+        """Members receive only the hosts' video (`True`) or everyone's again (`False`).
+
+        Turning it on detaches every member's slot carrying another member's video before
+        anything else is sent; audio is untouched (the group still hears everyone).
+        """
+        self.policy.focus = focus
+        for subscriber in self.admitted():
+            if subscriber.is_host:
+                continue
+            if focus:
+                changed = False
+                for sub in subscriber.subscriptions:
+                    if sub.publication_id is not None and not self._may_receive(
+                            subscriber, sub.publisher_id, sub.track.kind):
+                        self._release_slot(sub)
+                        changed = True
+                if changed:
+                    subscriber.request_renegotiation()
+            else:
+                self._subscribe_to_all(subscriber)
+        self.broadcast({"type": "room_focus", "focus": focus})
+
+    def _may_receive(self, subscriber: Participant, publisher_id: str | None,
+                     kind: str) -> bool:
+        """Whether `subscriber` may be sent `publisher_id`'s `kind` under the room's rules."""
+        if kind != "video" or not self.policy.focus or subscriber.is_host:
+            return True
+        if publisher_id == subscriber.id:
+            return True  # self-view: what the group sees of them
+        publisher = self.participants.get(publisher_id or "")
+        return publisher is not None and publisher.is_host
 
     def set_profile(self, participant_id: str, profile: Profile) -> None:
         """Apply a privacy profile from the next frame (decided by policy beforehand)."""
@@ -632,6 +669,9 @@ class Room:
         *, self_view: bool = False,
     ) -> None:
         if subscriber.closed or not (self_view or subscriber.grant.permissions.subscribe):
+            return
+        # the one place a slot is pointed at a publication: Focus is enforced here
+        if not self._may_receive(subscriber, publisher.id, pub.kind):
             return
         if any(s.publication_id == pub.id for s in subscriber.subscriptions):
             return

@@ -19,7 +19,13 @@ from .live.registry import LiveRoomRegistry
 from .ops import setup_ops
 from .settings import Settings
 from .signaling import websocket_handler
-from .wiring import PRIVACY_FACTORY, end_live_room, privacy_transform_factory, room_setup
+from .wiring import (
+    PRIVACY_FACTORY,
+    alert_live_room,
+    end_live_room,
+    privacy_transform_factory,
+    room_setup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +139,9 @@ def _setup_control_plane(app: web.Application, settings: Settings) -> None:
 
         app[control_keys.STORE].on_db_error = OPS.db_error
         app[control_keys.STORE].on_db_ok = OPS.db_ok
+
+        # a risk flag on a member's measures reaches the session's hosts at once
+        async def alert_room(session_id: str, participant_id: str, kind: str) -> None:
+            await alert_live_room(app, session_id, participant_id, kind)
+
+        app[control_keys.HOST_ALERT_LISTENERS].append(alert_room)

@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     cu.set_defaults(func=_create_user)
     rot = asub.add_parser(
         "rotate-data-key",
-        help="re-encrypt real names and contact details under a new data key (resumable)",
+        help="re-encrypt every encrypted value (names, contacts, measures, locations, feedback) "
+             "under a new data key (resumable)",
     )
     rot.add_argument("--batch-size", type=int, default=100)
     bak = asub.add_parser("backup", help="write a consistent backup of the database")

@@ -25,9 +25,10 @@ from session_rules.commands import (
     decide,
     decide_arrival,
     decide_disconnect,
+    decide_not_returned,
     decide_session_ended,
 )
-from session_rules.lobby import LobbyState
+from session_rules.lobby import RECONNECT_GRACE_S, LobbyState
 from session_rules.names import MemberNumbers
 from session_rules.rules import GroupRules
 from session_rules.session import Participant as Policy
@@ -37,16 +38,10 @@ from sfu.grants import Grant
 from sfu.participant import Participant, ParticipantState, Send
 from sfu.room import Room
 
+from .host_alerts import HostAlerts
 from .signaling.hidden_names import hide_names
 
 logger = logging.getLogger(__name__)
-
-ALERT_TEXT: dict[str, str] = {
-    "waiting": "is waiting in the lobby",
-    "hand_raised": "raised their hand",
-    "someone_came_in": "pressed “someone came in”: their camera and microphone are off",
-    "disconnected": "lost their connection",
-}
 
 # media-plane privacy events recorded as incidents (kinds from session_rules.incidents)
 PRIVACY_INCIDENTS: dict[str, str] = {
@@ -162,7 +157,15 @@ class SessionController:
         self.skip_agreement = skip_agreement
         # the room's own cap only backs up the rules' (members) and lets hosts in beyond it
         room.policy.max_participants = rules.max_connected + MAX_HOSTS
+        # from the first subscription on, Focus holds as the group's rule says
+        room.policy.focus = bool(self.state.focus)
         self._pending: set[asyncio.Task[None]] = set()
+        # private alerts to the hosts, and watches on members who dropped out of the room
+        self.alerts = HostAlerts(room)
+        self.return_poll_s = 1.0
+        self._watching: dict[str, asyncio.Task[None]] = {}
+        # refusals the hosts were already told of (a late member reloading their page)
+        self._noticed: set[tuple[str, str]] = set()
         # set while ending a session the store already has as ended (nothing to write back)
         self._ended_in_store = False
         # under the names-hidden rule: each member's pseudonym and stand-in "Member N"
@@ -193,8 +196,13 @@ class SessionController:
         now = self.clock()
         pid = grant.participant_id
         role: Literal["host", "member"] = "host" if grant.is_host else "member"
+        self.alerts.pseudonyms[pid] = grant.display_name
         decision = decide_arrival(self.state, pid, role=role, now=now)
         if not decision.allowed:
+            # a refusal may still be worth a word to the host (someone arrived too late), once
+            if decision.notices and (pid, decision.reason_code) not in self._noticed:
+                self._noticed.add((pid, decision.reason_code))
+                await self._carry_out_notices(decision, actor=pid)
             raise PermissionDenied(decision.reason, code=decision.reason_code)
         if any(isinstance(e, fx.ReplaceConnection) for e in decision.effects):
             await self._replace_connection(pid)
@@ -254,6 +262,8 @@ class SessionController:
         self._sync_participant(pid)
         if participant.state is ParticipantState.ADMITTED:
             await self.recorder.joined(pid)
+        if participant.is_host:
+            self.alerts.host_arrived(pid)
         return participant
 
     @property
@@ -295,6 +305,7 @@ class SessionController:
             if decision.allowed:
                 apply_effects(self.state, decision.effects, now=now)
                 await self._carry_out(decision, actor=participant_id, reason=reason)
+                self._watch_return(participant_id)
         # whatever the rules said (e.g. already gone), the connection is over; only that one
         # (a new one may have arrived while this one was being taken down)
         await self._drop(participant_id, reason, only=connection)
@@ -376,14 +387,8 @@ class SessionController:
                            else "The clinician has ended your place in this session.")
                 member.send({"type": effect.reason_code, "message": message})
         elif isinstance(effect, fx.AlertHost):
-            about = room.participants.get(effect.about_pid) if effect.about_pid else None
-            name = about.display_name if about else "A participant"
-            text = f"{name} {ALERT_TEXT.get(effect.alert, effect.alert.replace('_', ' '))}."
-            for host_id in effect.recipients:
-                host = room.participants.get(host_id)
-                if host is not None:
-                    host.send({"type": "alert", "kind": effect.alert,
-                               "participant_id": effect.about_pid, "message": text})
+            await self.alerts.send(effect.alert, effect.about_pid, effect.recipients,
+                                   with_details=effect.alert == "not_returned")
         elif isinstance(effect, fx.DeliverChat):
             sender = room.participants.get(effect.sender)
             chat: dict[str, Any] = {
@@ -400,6 +405,52 @@ class SessionController:
         elif isinstance(effect, fx.RecordIncident):
             await self.recorder.incident(effect.incident, effect.about_pid, effect.incident)
 
+    async def _carry_out_notices(self, decision: Decision, *, actor: str) -> None:
+        for effect in decision.notices:
+            try:
+                await self._say(effect, set(), actor)
+            except SfuError as exc:
+                logger.info("room %s: notice %s not given: %s", self.room.id, effect.kind,
+                            exc.code)
+
+    # --- a member who dropped out: after the grace period the host is told how to reach them
+    def _watch_return(self, pid: str) -> None:
+        policy = self.state.participants.get(pid)
+        if (policy is None or policy.is_host or policy.state is not LobbyState.DISCONNECTED
+                or policy.lobby.state_before_disconnect is not LobbyState.ADMITTED):
+            return
+        old = self._watching.pop(pid, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.ensure_future(self._await_return(pid, policy.lobby.disconnected_at))
+        self._watching[pid] = task
+        task.add_done_callback(lambda t: self._watching.pop(pid, None)
+                               if self._watching.get(pid) is t else None)
+
+    async def _await_return(self, pid: str, since: float | None) -> None:
+        # the grace runs on the rules' clock (which tests move); the room is looked at often
+        # enough that the alert follows the end of the grace within `return_poll_s`
+        while True:
+            policy = self.state.participants.get(pid)
+            if (self.state.ended or policy is None
+                    or policy.state is not LobbyState.DISCONNECTED
+                    or policy.lobby.disconnected_at != since or since is None):
+                return
+            remaining = since + RECONNECT_GRACE_S - self.clock()
+            if remaining < 0:
+                break
+            await asyncio.sleep(min(remaining + 0.05, self.return_poll_s))
+        now = self.clock()
+        decision = decide_not_returned(self.state, pid, now=now)
+        if decision.allowed:
+            apply_effects(self.state, decision.effects, now=now)
+            await self._carry_out(decision, actor="room")
+
+    async def alert_hosts(self, kind: str, about_pid: str) -> int:
+        """A private alert from the control plane (e.g. a risk flag on today's measures) to
+        the hosts present, or kept for the next host to arrive; how many were told."""
+        return await self.alerts.send(kind, about_pid, self.state.hosts_present())
+
     async def _reconcile_room(self) -> None:
         room, state = self.room, self.state
         if room.closed:
@@ -409,7 +460,11 @@ class SessionController:
         if room.locked != state.locked:
             room.set_locked(state.locked)
             room.broadcast({"type": "room_locked", "locked": state.locked})
+        if room.policy.focus != state.focus:
+            room.set_focus(bool(state.focus))
         if state.ended:
+            for watch in list(self._watching.values()):
+                watch.cancel()
             room.broadcast({"type": "ended", "message": "The clinician has ended the session."},
                            everyone=True)
             members = list(room.participants.values())
@@ -473,6 +528,8 @@ class SessionController:
             out.append(f"paused: rules {state.paused}, room {room.paused}")
         if room.locked != state.locked:
             out.append(f"locked: rules {state.locked}, room {room.locked}")
+        if room.policy.focus != state.focus:
+            out.append(f"focus: rules {state.focus}, room {room.policy.focus}")
         for pid in room.participants:
             if pid not in state.participants:
                 out.append(f"{pid}: in the room, unknown to the rules")

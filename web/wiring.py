@@ -46,6 +46,7 @@ def room_setup(app: web.Application) -> Callable[[Room, Grant], Awaitable[None]]
             from web.live.rooms import session_controller
 
             room.controller = await session_controller(app, room, grant.session_id)
+            room.controller.alerts.details = _safeguarding_details(app, grant.session_id)
         elif settings.dev:
             room.controller = SessionController(room, DEV_RULES, skip_agreement=True)
         else:
@@ -67,9 +68,31 @@ async def end_live_room(app: web.Application, session_id: str) -> None:
             await app[keys.ROOMS].drop_if_empty(room)
 
 
+async def alert_live_room(app: web.Application, session_id: str, participant_id: str,
+                          kind: str) -> None:
+    """Tell a session's hosts privately (a risk flag on today's measures); an alert with no
+    host in the room is kept for the next one. Nothing happens when the room is not live."""
+    for room in list(app[keys.ROOMS].rooms.values()):
+        controller = room.controller
+        if isinstance(controller, SessionController) and controller.session_id == session_id:
+            await controller.alert_hosts(kind, participant_id)
+
+
 def _has_control_plane(app: web.Application) -> bool:
     try:
         from web.control import keys as control_keys
     except ImportError:
         return False
     return control_keys.STORE in app
+
+
+def _safeguarding_details(
+    app: web.Application, session_id: str
+) -> Callable[[str], Awaitable[dict[str, Any] | None]]:
+    # how to reach a member who dropped out: read from the store for that one alert
+    async def details(participant_id: str) -> dict[str, Any] | None:
+        from web.control import hooks
+
+        return await hooks.safeguarding_details(app, session_id, participant_id)
+
+    return details

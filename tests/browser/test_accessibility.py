@@ -14,6 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from tests.support.axe import axe_violations, blocking, save_report
 from tests.support.browser import chromium
 from tests.support.faces import astronaut_frames, write_y4m
+from tests.support.member_page import agree
 from tests.support.session import PASSWORD, OpenSession, open_session
 from web.control import keys
 from web.store import accounts
@@ -141,12 +142,16 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
         await _stage(robin, "prejoin")
         await robin.wait_for_selector("#checklist-items input")
         assert await _focused(robin) == "prejoin-title"
+        # the group asks where they are today; the field is part of what is checked
+        await robin.wait_for_selector("#location-field", state="visible")
         await check("pre-join", robin)
         for _ in range(40):
             await robin.keyboard.press("Tab")
             focused = await _focused(robin)
             if focused.startswith("agree-") and not await robin.is_checked(f"#{focused}"):
                 await robin.keyboard.press("Space")
+            if focused == "prejoin-location" and not await robin.input_value("#prejoin-location"):
+                await robin.keyboard.type("At home, in the kitchen")
             if focused == "btn-agree" and await robin.is_enabled("#btn-agree"):
                 await robin.keyboard.press("Enter")
                 break
@@ -188,10 +193,7 @@ async def test_axe_keyboard_focus_and_announcements(server, face_video: Path) ->
 
         # Wren takes part by text only; what Wren writes is announced to Robin once
         await wren.check("#prejoin-text-only")
-        for box in await wren.locator("#checklist-items input[type=checkbox]").all():
-            await box.check()
-        await wren.click("#btn-agree")
-        await _stage(wren, "lobby")
+        await agree(wren)
         await _admit(host, s.participant_ids["Wren"])
         await _stage(wren, "room")
         await wren.wait_for_function("() => window.confide.selfState.text_only === true")

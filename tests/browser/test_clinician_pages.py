@@ -31,6 +31,8 @@ MEMBERS = (
 LOOK_ALIKE = "R\u043ebin"
 TAKEN_MESSAGE = "this pseudonym is already used in the group, or looks too like one that is"
 NOT_YOURS = "only this group's clinicians may do this"
+CONTACT = "07700 900111"
+EMERGENCY = "Brother, Osric Quillfeather, 07700 900222"
 
 # installed before any page script runs (CDP, outside the page's CSP): every CSP violation
 # is handed to the test through a binding
@@ -123,10 +125,13 @@ async def test_a_clinician_runs_a_group_in_chromium_and_another_sees_none_of_it(
         group_id = page.url.rsplit("/", 1)[1]
         assert re.fullmatch(r"g_[\w-]+", group_id), page.url
 
-        # add the members with the pseudonyms agreed with them
+        # add the members with the pseudonyms agreed with them (Robin with her contacts)
         for real_name, pseudonym in MEMBERS:
             await page.get_by_label("Real name").fill(real_name)
             await page.get_by_label("Agreed pseudonym").fill(pseudonym)
+            if pseudonym == "Robin":
+                await page.get_by_label("Contact (phone or email)").fill(CONTACT)
+                await page.get_by_label("Emergency contact (name and number)").fill(EMERGENCY)
             await page.get_by_role("button", name="Add member").click()
             await expect(page.get_by_role("cell", name=pseudonym, exact=True)).to_be_visible()
             # the form is cleared for the next member
@@ -146,13 +151,34 @@ async def test_a_clinician_runs_a_group_in_chromium_and_another_sees_none_of_it(
         await expect(rows).to_have_count(len(MEMBERS))
         for real_name, pseudonym in MEMBERS:
             row = rows.filter(has=page.get_by_role("cell", name=pseudonym, exact=True))
+            contacts = [CONTACT, EMERGENCY] if pseudonym == "Robin" else ["", ""]
             await expect(row.get_by_role("cell")).to_have_text(
-                [pseudonym, real_name, "Change pseudonym"]
+                [pseudonym, real_name, *contacts, "Change pseudonymEdit contacts"]
             )
             await expect(
                 row.get_by_role("button", name=f"Change pseudonym of {pseudonym}")
             ).to_be_visible()
         assert "Desmond" not in (await roster.text_content() or "")
+
+        # the group's measures and safeguarding settings
+        settings = page.get_by_role("form", name="Measures and safeguarding")
+        await expect(settings.get_by_label("Ask each member where they are before admission")
+                     ).to_be_checked()
+        await settings.get_by_label("PHQ-9 (before the session)").check()
+        await settings.get_by_label("GAD-7 (before the session)").check()
+        await settings.get_by_label("Asked, anonymous to me").check()
+        await settings.get_by_label("Close the waiting room this many minutes after the start"
+                                    ).fill("10")
+        await settings.get_by_role("button", name="Save settings").click()
+        await expect(page.get_by_role("status").filter(has_text="Settings saved.")).to_be_visible()
+        (saved,) = [g for g in await store.run(groups.list_groups, hale) if g.id == group_id]
+        assert (saved.rules["measures"], saved.rules["feedback"],
+                saved.rules["late_join_cutoff_min"], saved.rules["ask_location"]) == (
+            ["phq9", "gad7"], "anonymous", 10, True)
+        export = page.get_by_role("link", name="Export this group's measures (CSV)")
+        exported = await context.request.get(await export.get_attribute("href") or "")
+        assert exported.ok and exported.headers["content-type"].startswith("text/csv")
+        assert (await exported.text()).startswith("member_id,pseudonym,date,session_id,")
 
         # suggestions leave out the pseudonyms in use
         await page.get_by_role("button", name="Suggest pseudonyms").click()

@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page
 
 from tests.support.browser import chromium, until
 from tests.support.faces import astronaut_frames, write_y4m
+from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
 from tests.support.wire_client import WireClient
 from web import keys
@@ -72,10 +73,8 @@ async def _check_devices(page: Page, expect: str) -> str:
 
 
 async def _agree_and_enter(page: Page, host: WireClient, pid: str) -> None:
-    for box in await page.locator("#checklist-items input[type=checkbox]").all():
-        await box.check()
-    await page.click("#btn-agree")
-    await _stage(page, "lobby")
+    # the agreement, and where they are today (the group asks by default)
+    await agree(page)
     reply = await host.command("admit", target=pid)
     assert reply["type"] == "ok", reply
     await _stage(page, "room")

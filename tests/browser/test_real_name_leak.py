@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.browser import chromium, until
 from tests.support.faces import astronaut_frames, write_y4m
+from tests.support.member_page import agree
 from tests.support.session import open_session
 from web.bot import Bot, ColorTrack, ToneTrack
 
@@ -122,10 +123,7 @@ async def test_no_real_name_reaches_service_users_or_logs(server, tmp_path: Path
             await until(
                 lambda: page.evaluate("window.confide && window.confide.stage === 'prejoin'")
             )
-            for box in await page.locator("#checklist-items input[type=checkbox]").all():
-                await box.check()
-            await page.click("#btn-agree")
-            await until(lambda: page.evaluate("window.confide.stage === 'lobby'"))
+            await agree(page)
 
             # the clinician looks at the roster (real names, for them alone) and admits everyone
             async with http.get(f"{s.base_url}/api/v1/sessions/{s.session_id}/roster") as r:

@@ -17,6 +17,7 @@ from playwright.async_api import Page
 from tests.support.browser import chromium
 from tests.support.faces import astronaut_frames, write_y4m
 from tests.support.live import ConfideProcess, session_in
+from tests.support.member_page import agree
 from web.bot import Bot, ToneTrack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -84,10 +85,8 @@ async def test_a_lost_connection_says_what_is_happening_and_never_ends_in_a_dead
             await _stage(robin, "prejoin")
             # Robin takes part by text (the page is the same when it sends camera and sound)
             await robin.check("#prejoin-text-only")
-            for box in await robin.locator("#checklist-items input[type=checkbox]").all():
-                await box.check()
-            await robin.click("#btn-agree")
-            await _stage(robin, "lobby")
+            # the agreement, and where they are today (the group asks by default)
+            await agree(robin)
             entry = f'#lobby-list li[data-participant-id="{robin_id}"]'
             await host.wait_for_selector(entry)
             await host.click(f'{entry} button[data-action="admit"]')

@@ -15,6 +15,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from tests.support.browser import chromium, until, video_stats
 from tests.support.faces import astronaut_frames, write_y4m
 from tests.support.live import ConfideProcess, session_in
+from tests.support.member_page import agree
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,8 @@ async def test_pages_come_back_by_themselves_after_a_sigkill(tmp_path, face_vide
                 await page.goto(s.links[name])
                 await page.click("#btn-join")
                 await _stage(page, "prejoin")
-                for box in await page.locator("#checklist-items input[type=checkbox]").all():
-                    await box.check()
-                await page.click("#btn-agree")
-                await _stage(page, "lobby")
+                # the agreement, and where they are today (the group asks by default)
+                await agree(page)
             robin, wren = pages["Robin"], pages["Wren"]
             entry = f'#lobby-list li[data-participant-id="{robin_id}"]'
             await host.wait_for_selector(entry)

@@ -13,6 +13,7 @@ from playwright.async_api import BrowserContext, Page
 
 from tests.support.browser import chromium, until, video_stats
 from tests.support.faces import astronaut_frames, write_y4m
+from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
 from web.bot import Bot
 
@@ -85,10 +86,7 @@ async def _redeem(page: Page, s: OpenSession, name: str) -> None:
 
 
 async def _agree(page: Page) -> None:
-    for box in await page.locator("#checklist-items input[type=checkbox]").all():
-        await box.check()
-    await page.click("#btn-agree")
-    await _stage(page, "lobby")
+    await agree(page)
 
 
 async def _decoding(page: Page, video_id: str, frames: int = 5) -> None:
@@ -164,6 +162,10 @@ async def test_invite_prejoin_lobby_and_host_controls(server, face_video: Path) 
             await box.check()
         assert await robin.is_disabled("#btn-agree")
         await checks[-1].check()
+        # the group asks where they are today (for the clinician only): the button waits
+        await robin.wait_for_selector("#location-field", state="visible")
+        assert await robin.is_disabled("#btn-agree")
+        await robin.fill("#prejoin-location", "At home")
         await robin.click("#btn-agree")
         await _stage(robin, "lobby")
 

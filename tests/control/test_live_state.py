@@ -59,7 +59,8 @@ def test_a_room_round_trips_exactly_and_is_fenced_by_epoch(store: Store) -> None
              profile_floor=Profile.FACE_MASK, video_held_by_host=True, video_stopped=True),
         _rec("p_3", LobbyState.WAITING, hand_raised=True, text_only=True, unmute_allowed=True),
     ]
-    session = SessionRecord(rules, STARTS, True, True, False)
+    # Focus switched on by the host (the rules start it off) is kept too
+    session = SessionRecord(rules, STARTS, True, True, False, True)
     snap = RoomSnapshot("s_room", "s_room", session, people, {"p_2": "ab" * 32},
                         alive_at=CHANGED + 1)
     store.call(live_state.save_room, snap, epoch=1)

@@ -29,14 +29,20 @@ async def test_every_route_enforces_the_access_it_declares(api: Api) -> None:
     for route in routes:
         if route.public:
             continue
-        # nobody logged in: refused before anything else, whatever the body
+        # nobody logged in: refused before anything else, whatever the body; a member's
+        # route without the member's link secret likewise
+        expected = "member_not_authenticated" if route.member else "not_authenticated"
         status, body = await api.call(route.method, _concrete(route.path), None, {})
-        assert (status, body["error"]["code"]) == (401, "not_authenticated"), route.path
+        assert (status, body["error"]["code"]) == (401, expected), route.path
     csrf = await api.login("some.cso")
     for route in routes:
         if route.public or route.access == ANY or "cso" in route.access:
             continue
         status, body = await api.call(route.method, _concrete(route.path), csrf, {})
+        if route.member:
+            # a login is no member's link: staff cannot answer a member's forms
+            assert (status, body["error"]["code"]) == (401, "member_not_authenticated")
+            continue
         assert status == 403 and body["error"]["code"] == route.role_error, route.path
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tests.conftest import RunningServer, free_port
 from tests.support.browser import chromium, until, video_stats
+from tests.support.member_page import agree
 from tests.support.nginx import TEST_WEB_NAME, Nginx, running_nginx
 from tests.support.session import PASSWORD, open_session
 from tests.support.tls import Certificates, make_certificates
@@ -88,9 +89,8 @@ async def test_a_member_joins_through_nginx_over_https(
             await page.click("#btn-join")
             await page.wait_for_function("() => window.confide && window.confide.stage === 'prejoin'",
                                          timeout=30_000)
-            for box in await page.locator("#checklist-items input[type=checkbox]").all():
-                await box.check()
-            await page.click("#btn-agree")
+            # the agreement, and where they are today (the group asks by default)
+            await agree(page)
             await _admit_when_waiting(host, robin_id)
             await page.wait_for_function("() => window.confide.stage === 'room'", timeout=30_000)
             # signaling went through nginx's WebSocket upgrade, over TLS

@@ -24,6 +24,7 @@ from session_rules.effects import (
     EndSession,
     PauseMedia,
     RecordIncident,
+    SetFocus,
     SetLocked,
     SetMuted,
     SetProfile,
@@ -36,7 +37,7 @@ from session_rules.effects import (
     StoreChecklist,
 )
 from session_rules.lobby import LobbyState
-from session_rules.rules import GroupRules
+from session_rules.rules import GroupRules, InvalidRules
 from session_rules.session import SessionState, apply_effects
 
 S = LobbyState
@@ -152,6 +153,7 @@ DENIALS: list[tuple[str, Setup, str, Command, str]] = [
      Command("enforce_profile", target="m2", profile=Profile.AVATAR), "host_only"),
     ("member allows unmute", nothing, "m1", Command("allow_unmute", target="m1"), "host_only"),
     ("member locks", nothing, "m1", Command("lock"), "host_only"),
+    ("member switches Focus on", nothing, "m1", Command("focus_on"), "host_only"),
     ("member pauses", nothing, "m1", Command("pause"), "host_only"),
     ("member ends", nothing, "m1", Command("end"), "host_only"),
     ("waiting member admits self", nothing, "w1", Command("admit", target="w1"), "host_only"),
@@ -218,6 +220,7 @@ DENIALS: list[tuple[str, Setup, str, Command, str]] = [
      "text_only_not_allowed"),
     ("lock twice", lock, "h1", Command("lock"), "no_change"),
     ("unlock when open", nothing, "h1", Command("unlock"), "no_change"),
+    ("Focus off when off", nothing, "h1", Command("focus_off"), "no_change"),
     ("pause twice", pause, "h1", Command("pause"), "no_change"),
     ("resume when running", nothing, "h1", Command("resume"), "no_change"),
     ("checklist incomplete", nothing, "p1",
@@ -292,6 +295,7 @@ ALLOWED: list[tuple[str, str, Command, list[object]]] = [
     ("text only", "m1", Command("set_text_only"),
      [SetTextOnly("m1", True), SetMuted("m1", True), SetVideoStopped("m1", True)]),
     ("lock", "h1", Command("lock"), [SetLocked(True)]),
+    ("Focus on", "h1", Command("focus_on"), [SetFocus(True)]),
     ("pause", "h1", Command("pause"), [PauseMedia(True)]),
     ("end", "h1", Command("end"), [EndSession()]),
     ("chat to all", "m1", Command("chat", text="hello"),
@@ -567,3 +571,55 @@ def test_policy_state_and_effects_carry_no_names() -> None:
     assert len(classes) > 10
     for cls in classes:
         assert not {n for n in field_names(cls) if "name" in n}, cls
+
+
+def test_a_late_member_is_turned_away_kindly_and_the_host_is_told() -> None:
+    state = room(GroupRules(late_join_cutoff_min=10))
+    # on time (the last second before the lobby closes): in
+    assert decide_arrival(state, "on_time", role="member", now=START + 10 * 60).allowed
+    late = decide_arrival(state, "late", role="member", now=START + 10 * 60 + 1)
+    assert (late.allowed, late.reason_code) == (False, "late_join_closed")
+    assert "more than 10 minutes ago" in late.reason and "clinician has been told" in late.reason
+    assert late.effects == []
+    assert late.notices == [AlertHost("late_arrival", "late", ("h1",)),
+                            RecordIncident("late_arrival", "late")]
+    # someone already here (dropped, coming back) is not late
+    assert decide_disconnect(state, "m1", now=START).allowed
+    apply_effects(state, decide_disconnect(state, "m2", now=START).effects, now=START)
+    assert decide_arrival(state, "m2", role="member", now=START + 20 * 60).allowed
+
+
+def test_the_host_gets_a_not_returned_alert_after_the_grace() -> None:
+    from session_rules.commands import decide_not_returned
+    from session_rules.lobby import RECONNECT_GRACE_S
+
+    state = room()
+    dropped = decide_disconnect(state, "m1", now=START)
+    apply_effects(state, dropped.effects, now=START)
+    within = decide_not_returned(state, "m1", now=START + RECONNECT_GRACE_S)
+    assert (within.allowed, within.reason_code) == (False, "within_grace")
+    after = decide_not_returned(state, "m1", now=START + RECONNECT_GRACE_S + 0.1)
+    assert after.allowed and after.effects == [
+        AlertHost("not_returned", "m1", ("h1",)), RecordIncident("member_not_returned", "m1")]
+    # someone who was only waiting, a host, or a member who came back: no alert
+    apply_effects(state, decide_disconnect(state, "w1", now=START).effects, now=START)
+    assert decide_not_returned(state, "w1", now=START + 60).reason_code == "not_dropped_out"
+    apply_effects(state, decide_disconnect(state, "h1", now=START).effects, now=START)
+    assert decide_not_returned(state, "h1", now=START + 60).reason_code == "not_dropped_out"
+    state2 = room()
+    apply_effects(state2, decide_disconnect(state2, "m2", now=START).effects, now=START)
+    assert arrive(state2, "m2", now=START + 5).allowed
+    assert decide_not_returned(state2, "m2", now=START + 60).reason_code == "not_dropped_out"
+
+
+def test_focus_starts_as_the_group_rule_says_and_a_host_switches_it() -> None:
+    state = room(GroupRules(focus=True))
+    assert state.focus is True
+    assert run(state, "h1", Command("focus_on")).reason_code == "no_change"
+    assert not run(state, "m1", Command("focus_off")).allowed
+    assert state.focus is True
+    assert run(state, "h1", Command("focus_off")).allowed
+    assert state.focus is False
+    assert room().focus is False
+    with pytest.raises(InvalidRules):
+        GroupRules(focus="yes")  # type: ignore[arg-type]

@@ -68,6 +68,7 @@ def test_a_rebuilt_state_decides_exactly_as_the_one_it_was_taken_from() -> None:
     state = SessionState(rules, starts_at=START)
     now = START
     reached: set[tuple[str, ...]] = set()
+    focus_seen: set[bool | None] = set()
     for step in range(400):
         now += rng.choice([0.5, 1.0, 5.0, 31.0])
         actor = rng.choice(PEOPLE)
@@ -84,9 +85,12 @@ def test_a_rebuilt_state_decides_exactly_as_the_one_it_was_taken_from() -> None:
         assert snapshot(again) == (session, people), f"step {step}"
         if step % 20 == 0:
             assert _probe(again, now) == _probe(state, now), f"step {step}"
+        assert again.focus == state.focus, f"step {step}"
         reached.add(tuple(p.state.value for p in state.participants.values()))
-    # the walk went through many different rooms, not one
+        focus_seen.add(state.focus)
+    # the walk went through many different rooms, not one, with Focus both on and off
     assert len(reached) > 30
+    assert focus_seen == {True, False}
 
 
 def test_after_a_restart_everyone_present_comes_back_where_they_were() -> None:

@@ -17,7 +17,18 @@ from web.settings import Settings
 from web.store import Store, accounts
 from web.store.keyring import KeySource, key_source
 
-from . import api_admin, api_auth, api_groups, api_invites, api_sessions, keys, openapi, pages
+from . import (
+    api_admin,
+    api_auth,
+    api_clinical,
+    api_groups,
+    api_invites,
+    api_member,
+    api_sessions,
+    keys,
+    openapi,
+    pages,
+)
 from .http import api_errors, bind
 from .routes import Route
 from .throttle import AnonymousThrottle
@@ -33,6 +44,8 @@ ROUTES: list[Route] = [
     *api_sessions.ROUTES,
     *api_invites.ROUTES,
     *api_admin.ROUTES,
+    *api_member.ROUTES,
+    *api_clinical.ROUTES,
 ]
 
 
@@ -81,6 +94,7 @@ def setup_control_plane(app: web.Application, settings: Settings) -> None:
     app[keys.LOBBY_GATES] = []
     app[keys.SESSION_END_LISTENERS] = []
     app[keys.SESSION_OPEN_LISTENERS] = []
+    app[keys.HOST_ALERT_LISTENERS] = []
     app[keys.ANONYMOUS_THROTTLE] = AnonymousThrottle()
     # creating the engine does no I/O; connecting and migrating happen on start
     app[keys.STORE] = Store(settings.effective_database_url, data_keys(settings))

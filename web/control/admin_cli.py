@@ -112,10 +112,15 @@ def _seed(tx: Tx, base_url: str) -> DemoInfo | None:
         tx, username="demo-cso", role="cso", password=cso_pw, display_name="Demo CSO", actor="demo"
     )
     safety_notes = _demo_safety(tx, cso)
-    group = groups.create_group(tx, clinician, name="Tuesday CBT group (demo)")
+    # the measures Talking Therapies services collect at every session, anonymous feedback
+    group = groups.create_group(tx, clinician, name="Tuesday CBT group (demo)",
+                                rules={"measures": ["phq9", "gad7"], "feedback": "anonymous"})
+    # numbers from the range Ofcom keeps for drama: nobody's real number
     members = [
-        groups.add_member(tx, clinician, group.id, real_name=real, pseudonym=pseudo)
-        for real, pseudo in DEMO_MEMBERS
+        groups.add_member(tx, clinician, group.id, real_name=real, pseudonym=pseudo,
+                          contact=f"07700 900{101 + i}",
+                          emergency_contact=f"Next of kin, 07700 900{201 + i}")
+        for i, (real, pseudo) in enumerate(DEMO_MEMBERS)
     ]
     session = sessions.schedule(
         tx, clinician, group.id, starts_at=tx.now.isoformat(), duration_min=60
@@ -153,8 +158,8 @@ def seed_demo(settings: Settings) -> DemoInfo | None:
 
 
 def rotate_data_key(settings: Settings, *, batch_size: int = 100) -> str:
-    """Re-encrypt every real name and contact detail under a new data key (or finish a
-    rotation that was stopped); returns what was done, in a sentence."""
+    """Re-encrypt every encrypted value (real names, contacts, measures, locations, feedback)
+    under a new data key (or finish a rotation that was stopped); returns what was done."""
     from web.store.keyring import KeyFileError
     from web.store.rotation import rotate_data_key as rotate
 

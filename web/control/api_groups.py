@@ -85,6 +85,7 @@ async def add_member(request: web.Request, user: UserInfo) -> Answer:
         pseudonym=body.pseudonym,
         contact=body.contact,
         profile=body.profile,
+        emergency_contact=body.emergency_contact,
     )
     return {"member": member.to_json()}
 
@@ -103,6 +104,9 @@ async def update_member(request: web.Request, user: UserInfo) -> Answer:
         profile=body.profile,
         # an explicit null clears the contact; leaving the field out keeps it
         clear_contact="contact" in body.model_fields_set and body.contact is None,
+        emergency_contact=body.emergency_contact,
+        clear_emergency_contact="emergency_contact" in body.model_fields_set
+        and body.emergency_contact is None,
     )
     return {"member": member.to_json()}
 

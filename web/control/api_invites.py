@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 from aiohttp import web
 
 from web.ops.metrics import OPS
-from web.store import audit, invites
+from web.store import invites
 from web.store.accounts import UserInfo
 from web.store.errors import StoreError
 
 from . import keys
-from .errors import ApiError
 from .grants import participant_grant, with_node
-from .http import client_address, store_of
+from .http import anonymous_allowance, client_address, store_of
 from .routes import PUBLIC, Answer, Route, body_of
 from .schemas import GrantAnswer, InviteAnswer, Redeem, Resume
 
@@ -61,23 +59,6 @@ async def revoke(request: web.Request, user: UserInfo) -> Answer:
     """Withdraw a link."""
     found = await store_of(request).run(invites.revoke, user, request.match_info["invite_id"])
     return {"invite": found.to_json()}
-
-
-async def anonymous_allowance(request: web.Request, action: str) -> None:
-    """Go ahead, or 429 `too_many_requests` with Retry-After (audited, boundedly)."""
-    throttle = request.config_dict[keys.ANONYMOUS_THROTTLE]
-    address = client_address(request)
-    wait = throttle.take(address)
-    if not wait:
-        return
-    refused = throttle.refusals_to_record(address)
-    if refused:
-        await store_of(request).run(
-            audit.append, "anonymous", f"{action}.throttled", "-",
-            {"address": address, "refused": refused},
-        )
-    raise ApiError(429, "too_many_requests", "too many requests: try again later",
-                   extra={"retry_after_s": max(1, math.ceil(wait))})
 
 
 ROUTES = [

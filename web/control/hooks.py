@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from web.store import accounts, invites, safety, sessions
+from web.store import accounts, arrivals, invites, safety, sessions
 from web.store import audit as audit_log
 from web.store.errors import Forbidden
 from web.store.sessions import SessionInfo
@@ -97,7 +97,16 @@ async def record_incident(
     await app[keys.STORE].run(safety.record_incident, session_id, kind, participant_id, detail)
 
 
+async def safeguarding_details(
+    app: web.Application, session_id: str, participant_id: str
+) -> dict[str, Any] | None:
+    """How to reach a member who dropped out (contact, emergency contact, where they said
+    they are today): for the alert to the session's hosts only. Audited."""
+    return await app[keys.STORE].run(arrivals.safeguarding_details, session_id, participant_id)
+
+
 __all__ = [
+    "safeguarding_details",
     "audit",
     "record_incident",
     "record_checklist",

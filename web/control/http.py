@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from web.ops.logs import redact_target
-from web.store import Store, accounts
+from web.store import Store, accounts, audit
 from web.store.errors import StoreError
 from web.wire import json as wire_json
 from web.wire.validation import HTTP_CODES, WireModel, problem
 
 from . import keys, proxies
 from .errors import ApiError, from_store
-from .routes import ANY, BODY, Handler, Route
+from .routes import ANY, BODY, MEMBER_HEADER, Handler, MemberKey, Route
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,17 @@ def bind(route: Route) -> Handler:
 
     async def handler(request: web.Request) -> web.StreamResponse:
         args: list[Any] = []
-        if not route.public:
+        if route.member:
+            # no login: the member's link secret, and the allowance every anonymous caller has
+            # its own allowance per address: a member's forms do not use up the calls their
+            # link needs (redeem, resume) when several members share one address
+            await anonymous_allowance(request, "member." + route.method.lower(), scope="member")
+            secret = request.headers.get(MEMBER_HEADER, "")
+            if not secret:
+                raise ApiError(401, "member_not_authenticated",
+                               f"open your personal link first (no {MEMBER_HEADER} header)")
+            args.append(MemberKey(secret))
+        elif not route.public:
             auth = await current(request)
             if auth is None:
                 raise ApiError(401, "not_authenticated", "log in first")
@@ -162,3 +173,21 @@ def _held_to(route: Route, answer: dict[str, Any]) -> Any:
         logger.error("answer of %s %s does not match %s at %s: %s", route.method, route.path,
                      route.response.__name__, err["loc"], err["type"])
         raise ApiError(500, "internal_error", "internal error") from None
+
+
+async def anonymous_allowance(request: web.Request, action: str, *, scope: str = "") -> None:
+    """Go ahead, or 429 `too_many_requests` with Retry-After (audited, boundedly)."""
+    throttle = request.config_dict[keys.ANONYMOUS_THROTTLE]
+    address = client_address(request)
+    key = f"{scope}:{address}" if scope else address
+    wait = throttle.take(key)
+    if not wait:
+        return
+    refused = throttle.refusals_to_record(key)
+    if refused:
+        await store_of(request).run(
+            audit.append, "anonymous", f"{action}.throttled", "-",
+            {"address": address, "refused": refused},
+        )
+    raise ApiError(429, "too_many_requests", "too many requests: try again later",
+                   extra={"retry_after_s": max(1, math.ceil(wait))})

@@ -27,6 +27,11 @@ SESSION_OPEN_LISTENERS = web.AppKey("control_session_open_listeners", list[Sessi
 # among several nodes: the node (id, base URL) that runs a session's room (session id, room id)
 RoomPlacer = Callable[[str, str], Awaitable[tuple[str, str]]]
 ROOM_PLACER: web.AppKey[RoomPlacer] = web.AppKey("control_room_placer")
+# told when something a session's hosts must hear at once happens outside the room (a risk
+# flag on a member's measures): session id, participant id, alert kind; the room wiring
+# appends to it
+HostAlertListener = Callable[[str, str, str], Awaitable[None]]
+HOST_ALERT_LISTENERS = web.AppKey("control_host_alert_listeners", list[HostAlertListener])
 # checks run before a session's lobby may open (e.g. the clinical-safety gate); append to it
 LOBBY_GATES = web.AppKey("control_lobby_gates", list[LobbyGate])
 

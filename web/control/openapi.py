@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from .routes import ANY, PUBLIC, Route
+from .routes import ANY, MEMBER, MEMBER_HEADER, PUBLIC, Route
 from .schemas import ErrorAnswer
 
 _REF = "#/components/schemas/{model}"
@@ -53,7 +53,9 @@ def document(routes: list[Route], *, prefix: str = "/api/v1") -> dict[str, Any]:
                 },
             },
         }
-        if route.access != PUBLIC:
+        if route.access == MEMBER:
+            op["security"] = [{"member_link": []}]
+        elif route.access != PUBLIC:
             op["security"] = [{"session": []}]
             if route.access != ANY:
                 op["description"] = "Roles: " + ", ".join(route.access) + "."
@@ -81,6 +83,12 @@ def document(routes: list[Route], *, prefix: str = "/api/v1") -> dict[str, Any]:
                     "in": "cookie",
                     "name": "confide_session",
                     "description": "plus the X-CSRF-Token header on POST/PUT/PATCH/DELETE",
+                },
+                "member_link": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": MEMBER_HEADER,
+                    "description": "the secret a member's page got on redeeming their link",
                 },
             },
         },

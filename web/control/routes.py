@@ -26,6 +26,9 @@ RouteFunction = Callable[..., Awaitable[Answer]]
 
 PUBLIC = ("public",)
 ANY = ("any",)
+# a member acting through their redeemed link: the secret their page holds, in MEMBER_HEADER
+MEMBER = ("member",)
+MEMBER_HEADER = "X-Confide-Member"
 
 B = TypeVar("B", bound=WireModel)
 
@@ -50,6 +53,18 @@ class Route:
     @property
     def public(self) -> bool:
         return self.access == PUBLIC
+
+    @property
+    def member(self) -> bool:
+        return self.access == MEMBER
+
+
+@dataclass(frozen=True)
+class MemberKey:
+    """The secret of a member's redeemed link, as their page sent it (checked by the store,
+    in the same transaction as whatever the route does with it)."""
+
+    secret: str
 
 
 BODY = web.RequestKey("api_body", BaseModel)

@@ -57,6 +57,8 @@ class NewMember(WireModel):
     pseudonym: str
     contact: str | None = None
     profile: str | None = None
+    # who to call if the member cannot be reached (a name and a number)
+    emergency_contact: str | None = None
 
 
 class MemberChange(WireModel):
@@ -65,6 +67,8 @@ class MemberChange(WireModel):
     # null clears the contact
     contact: str | None = None
     profile: str | None = None
+    # null clears it
+    emergency_contact: str | None = None
 
 
 class NewSession(WireModel):
@@ -166,6 +170,7 @@ class RosterMember(MemberOut):
 
     real_name: str
     contact: str | None
+    emergency_contact: str | None
 
 
 class GroupRosterAnswer(ReplyModel):
@@ -216,6 +221,9 @@ class AttendanceEntry(ReplyModel):
     last_left_at: str | None
     joins: int
     checklist: dict[str, Any] | None
+    # questionnaire id -> "completed" or "skipped" (the answers are in /clinical)
+    measures: dict[str, Literal["completed", "skipped"]]
+    location_given: bool
 
 
 class AttendanceAnswer(ReplyModel):

@@ -35,7 +35,7 @@ class Bare(_Command):
 
     name: Literal[
         "admit_all", "mute_all", "unmute", "raise_hand", "start_video", "lock", "unlock",
-        "pause", "resume", "end", "someone_came_in",
+        "focus_on", "focus_off", "pause", "resume", "end", "someone_came_in",
     ]
 
 

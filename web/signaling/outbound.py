@@ -62,6 +62,8 @@ class Joined(_Out):
     ice_servers: list[dict[str, Any]]
     resume: str
     paused: bool
+    # members receive only the hosts' video ("Focus")
+    focus: bool = False
 
 
 class SelfState(_Out):
@@ -86,6 +88,7 @@ class Admitted(_Out):
     participant: ParticipantView
     participants: list[ParticipantView]
     paused: bool
+    focus: bool = False
 
 
 class SentToLobby(_Out):
@@ -131,6 +134,16 @@ class ProfileChanged(_Out):
     profile: str
 
 
+class AlertDetails(ReplyModel):
+    """How to reach a member who dropped out: for their clinician only (never a real name)."""
+
+    contact: str | None
+    emergency_contact: str | None
+    # where the member said they are today, and when they said it (ISO 8601)
+    location: str | None
+    location_at: str | None
+
+
 class Alert(_Out):
     """Hosts only."""
 
@@ -140,6 +153,7 @@ class Alert(_Out):
     message: str
     # how many times it happened in this episode (privacy_fallback)
     count: int | None = None
+    details: AlertDetails | None = None
 
 
 class Prompt(_Out):
@@ -165,6 +179,11 @@ class RoomPaused(_Out):
 class RoomLocked(_Out):
     type: Literal["room_locked"]
     locked: bool
+
+
+class RoomFocus(_Out):
+    type: Literal["room_focus"]
+    focus: bool
 
 
 class Closing(_Out):
@@ -233,8 +252,8 @@ class Error(_Out):
 Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
-    | RoomLocked | Closing | ServiceRestarting | IncomingVideo | Redirect | LinkWeak | Ok
-    | Pong | Error,
+    | RoomLocked | RoomFocus | Closing | ServiceRestarting | IncomingVideo | Redirect | LinkWeak
+    | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

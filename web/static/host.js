@@ -2,6 +2,7 @@
 // controls, room controls and private alerts. Every action is a command the server decides.
 
 import { fillProfileSelect } from "./profiles.js";
+import { Clinical } from "./clinical.js";
 import { say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
@@ -43,6 +44,8 @@ export class Host {
       this.run(this.state.locked ? "unlock" : "lock"));
     $("btn-pause").addEventListener("click", () =>
       this.run(this.state.paused ? "resume" : "pause"));
+    $("btn-focus").addEventListener("click", () =>
+      this.run(this.state.focus ? "focus_off" : "focus_on"));
     $("btn-end").addEventListener("click", () => {
       // two steps: ending for everyone cannot be undone
       $("btn-end-confirm").hidden = false;
@@ -71,6 +74,9 @@ export class Host {
     this.sessionId = grant ? grantSessionId(grant) : null;
     $("host-panel").hidden = false;
     this.fetchRoster();
+    // measures, risk flags, where members are today: the clinician's eyes only
+    this.clinical = new Clinical(this.sessionId, () => this.renderLobby());
+    this.clinical.refresh(true);
   }
 
   async run(name, fields = {}) {
@@ -104,6 +110,7 @@ export class Host {
   onLobby(waiting) {
     this.waiting = Array.isArray(waiting) ? waiting : [];
     if (this.waiting.some((p) => !this.realNames.has(p.id))) this.fetchRoster();
+    if (this.clinical) this.clinical.refresh();
     this.renderLobby();
   }
 
@@ -122,13 +129,14 @@ export class Host {
       const where = document.createElement("span");
       where.className = "lobby-state";
       const reading = p.lobby_state === "prejoin";
-      where.textContent = reading ? " — reading the group agreement" : " — waiting";
+      where.textContent = reading ? " — getting ready (agreement, questionnaires)" : " — waiting";
       const admit = button("Admit", "admit", `Admit ${p.display_name}`);
       admit.disabled = reading;
       admit.addEventListener("click", () => this.run("admit", { target: p.id }));
       const decline = button("Decline", "decline", `Decline ${p.display_name}`);
       decline.addEventListener("click", () => this.run("decline", { target: p.id }));
       li.append(name, real, where, admit, decline);
+      if (this.clinical) this.clinical.decorate(li, p.id);
       return li;
     }));
     $("lobby-empty").hidden = this.waiting.length > 0;
@@ -193,14 +201,32 @@ export class Host {
 
   onAlert(msg) {
     const entry = { kind: String(msg.kind || ""), participant_id: msg.participant_id || null,
-                    message: String(msg.message || "") };
+                    message: String(msg.message || ""), details: msg.details || null };
     this.state.alerts.push(entry);
     if (!this.enabled) return;
+    if (entry.kind === "risk_indicator" && this.clinical) this.clinical.refresh(true);
     const li = document.createElement("li");
     li.className = `alert alert-${entry.kind}`;
     li.dataset.kind = entry.kind;
     const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     li.textContent = `${time} ${entry.message}`;
+    if (entry.details) {
+      // how to reach a member who dropped out, for this clinician only
+      const d = entry.details;
+      const lines = [
+        `Location today: ${d.location || "not given"}`,
+        `Contact: ${d.contact || "none on record"}`,
+        `Emergency contact: ${d.emergency_contact || "none on record"}`,
+      ];
+      const ul = document.createElement("ul");
+      ul.className = "alert-details";
+      for (const line of lines) {
+        const item = document.createElement("li");
+        item.textContent = line;
+        ul.append(item);
+      }
+      li.append(ul);
+    }
     $("alerts").prepend(li);
     while ($("alerts").children.length > 50) $("alerts").lastElementChild.remove();
   }
@@ -212,5 +238,8 @@ export class Host {
     const pause = $("btn-pause");
     pause.textContent = this.state.paused ? "Resume group" : "Pause group";
     pause.setAttribute("aria-pressed", String(this.state.paused));
+    const focus = $("btn-focus");
+    focus.textContent = this.state.focus ? "End focus" : "Focus on me";
+    focus.setAttribute("aria-pressed", String(this.state.focus));
   }
 }

@@ -6,12 +6,14 @@ import { fillProfileSelect, profileLabel } from "./profiles.js";
 import { checklistAnswers, checklistComplete, renderChecklist } from "./prejoin.js";
 import { Chat } from "./chat.js";
 import { Host } from "./host.js";
+import { Arrival } from "./measures.js";
+import { offerAfterSession } from "./feedback.js";
 import { adviceFor, devicesReachable, openDevices } from "./devices.js";
 import { GENERIC, LINK_WEAK, say } from "./wording.js";
 import { WORDS, grade, sample } from "./linkquality.js";
 
 const $ = (id) => document.getElementById(id);
-const STAGES = ["error", "prejoin", "lobby", "room", "ended"];
+const STAGES = ["error", "prejoin", "measures", "lobby", "room", "ended"];
 // reconnecting: exponential backoff with jitter, so pages do not all hit a restarted server
 // at the same instant; the server keeps our place through a restart, so keep trying a while
 const RECONNECT_BASE_MS = 500;
@@ -30,7 +32,7 @@ const state = {
   participants: new Map(), tiles: new Map(), localStream: new MediaStream(),
   publisher: null, preview: null, subscriber: null, signaling: null, selfTrack: null,
   leaving: false, inRoom: false, iceServers: [], errors: [], chat: [], alerts: [],
-  paused: false, locked: false, joinError: null, mediaCalls: 0,
+  paused: false, locked: false, focus: false, joinError: null, mediaCalls: 0,
   restarting: false, reconnects: 0, joins: 0, audioBlocked: false,
   // what the last device check found: null (working) or refused/missing/busy/insecure/failed
   devices: { audio: null, video: null },
@@ -49,8 +51,10 @@ function show(stage) {
   if (changed) state.stageHistory.push(stage);
   state.stage = stage;
   for (const s of STAGES) $(`stage-${s}`).hidden = s !== stage;
-  // a new step: keyboard and screen reader users start at its heading, not where they were
-  if (changed) $(`${stage}-title`).focus();
+  // a new step: keyboard and screen reader users start at its heading, not where they were.
+  // The measures' screens draw and focus their own heading, so that stage has none here.
+  const heading = $(`${stage}-title`);
+  if (changed && heading) heading.focus();
 }
 
 function fail(text, { retry = false } = {}) {
@@ -353,6 +357,8 @@ async function follow(lobbyState) {
 }
 
 function enterPrejoin() {
+  // on the measures' screens the rules still say "pre-join": stay there
+  if (state.stage === "measures") return;
   leaveRoomMedia();
   show("prejoin");
   setStatus("Getting ready");
@@ -493,7 +499,19 @@ function onSelfState(ss) {
 function isHost() { return Boolean(state.me && state.me.role === "host"); }
 
 function updateAgree() {
-  $("btn-agree").disabled = !checklistComplete();
+  $("btn-agree").disabled = !checklistComplete() || !arrival.ready();
+}
+
+// "Focus": the server sends members only the hosts' video; this only says so
+function setFocus(on) {
+  state.focus = Boolean(on);
+  const banner = $("focus-banner");
+  banner.textContent = isHost()
+    ? "Focus is on: members see only your video. You see everyone; everyone hears everyone."
+    : "Focus is on: you see only your clinician's video. Everyone can still hear each other.";
+  banner.hidden = !state.focus;
+  $("prejoin-focus").hidden = !state.focus || isHost();
+  host.onRoomFlags();
 }
 
 // --- signaling
@@ -512,7 +530,12 @@ function wire(sig) {
       $(id).textContent = msg.participant.display_name;
     }
     $("paused-banner").hidden = !state.paused;
+    setFocus(msg.focus);
     if (isHost()) host.enable(sessionStorage.getItem("confide.grant"));
+    else if (!arrival.forms) {
+      arrival.load(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
+        sessionStorage.getItem("confide.invite_resume")).then(updateAgree);
+    }
     state.subscriber = new Subscriber(sig, state.iceServers, onTracks);
     setRoster(msg.participants || []);
     if (msg.participant.state === "admitted") enterRoom();
@@ -525,6 +548,7 @@ function wire(sig) {
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;
+    setFocus(msg.focus);
     setRoster(msg.participants || []);
     enterRoom();
   });
@@ -589,6 +613,7 @@ function wire(sig) {
     host.onRoomFlags();
   });
   sig.on("room_locked", (msg) => { state.locked = Boolean(msg.locked); host.onRoomFlags(); });
+  sig.on("room_focus", (msg) => setFocus(msg.focus));
   sig.on("error", (msg) => {
     state.errors.push(msg.code);
     if (!joined) state.joinError = msg.code;
@@ -606,7 +631,8 @@ function wire(sig) {
   });
   sig.on("removed", () => finish("The clinician has ended your place in this session."));
   sig.on("declined", () => finish("The clinician has not admitted you to this session."));
-  sig.on("ended", () => finish("The clinician has ended the session."));
+  // someone who was in the room is offered the after-session forms
+  sig.on("ended", () => finish("The clinician has ended the session.", true));
   // this place was taken over by the same person in another window: do not take it back
   sig.on("replaced", () => finish("This session was opened in another window."));
   sig.on("close", (ev) => onClose(sig, ev));
@@ -657,6 +683,10 @@ async function onClose(sig, ev) {
         : fail(e.plain || "We could not reach Confide. Please check your connection."))), 1500);
       return;
     }
+    if (code === "late_join_closed") {
+      // kind words, and saying the clinician knows (the hosts were alerted)
+      $("error-title").textContent = "The waiting room has closed";
+    }
     fail(refusalText(code));
     return;
   }
@@ -701,7 +731,7 @@ function refusalText(code) {
     room_locked: "The clinician has locked the session for now.",
     room_full: "The session is full.",
     lobby_not_open: "The waiting room is not open yet. Please come back nearer the start time.",
-    late_join_closed: "Joining has closed for this session.",
+    late_join_closed: say("late_join_closed"),
     already_connected: "This link is already in use in another window.",
     grant_replayed: "This link has already been used. Please open your personal link again.",
     grant_expired: "This link has expired. Please open your personal link again.",
@@ -772,7 +802,13 @@ async function connect(target) {
   });
 }
 
-function finish(text) {
+function finish(text, after = false) {
+  // the after-session forms (for someone who was in the room) need the link's secret, which
+  // is dropped just below
+  if (after && !isHost() && state.stageHistory.includes("room")) {
+    offerAfterSession(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
+      sessionStorage.getItem("confide.invite_resume"));
+  }
   state.leaving = true;
   teardown();
   stopLocal();
@@ -918,13 +954,21 @@ $("btn-agree").addEventListener("click", async () => {
     const reply = await state.signaling.command("set_text_only", { enabled: true });
     if (reply.type !== "ok") { $("prejoin-error").textContent = say(reply.code); return; }
   }
+  // where they are today and the session measures come before the waiting room
+  const onward = await arrival.beforeLobby((text) => { $("prejoin-error").textContent = text; });
+  if (!onward) return;
   const reply = await state.signaling.command("confirm_checklist", { answers: checklistAnswers() });
-  if (reply.type !== "ok") $("prejoin-error").textContent = say(reply.code, GENERIC);
+  if (reply.type !== "ok") {
+    show("prejoin");
+    $("prejoin-error").textContent = say(reply.code, GENERIC);
+  }
 });
+
+$("prejoin-location").addEventListener("input", () => updateAgree());
 
 $("btn-leave").addEventListener("click", () => {
   if (state.signaling) state.signaling.send({ type: "leave" });
-  finish();
+  finish(undefined, true);
 });
 
 window.addEventListener("pagehide", () => {
@@ -933,5 +977,6 @@ window.addEventListener("pagehide", () => {
 
 const chat = new Chat(state);
 const host = new Host(state, notify);
+const arrival = new Arrival(show);
 
 connect().catch((e) => fail((e && e.plain) || "We could not reach Confide. Please check your connection and open your link again."));

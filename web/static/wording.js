@@ -22,7 +22,7 @@ const SAID = {
   invalid_checklist: "Please confirm every item of the group agreement.",
   profile_below_enforced: "The clinician has asked for more privacy than that choice gives.",
   profile_below_minimum: "This group asks for more privacy than that choice gives.",
-  late_join_closed: "Joining has closed for this session.",
+  late_join_closed: "Today's group has started, so the waiting room has closed and you cannot join this session. Thank you for coming. Your clinician has been told you tried to join.",
   lobby_not_open: "The waiting room is not open yet. Please come back nearer the start time.",
   room_full: "The session is full.",
   removed: "The clinician has ended your place in this session.",

@@ -71,9 +71,11 @@ class RosterEntry:
     member: MemberInfo
     real_name: str
     contact: str | None
+    emergency_contact: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.member.to_json(), "real_name": self.real_name, "contact": self.contact}
+        return {**self.member.to_json(), "real_name": self.real_name, "contact": self.contact,
+                "emergency_contact": self.emergency_contact}
 
 
 def validate_rules(rules: object) -> dict[str, Any]:
@@ -232,6 +234,17 @@ def _contact(tx: Tx, m: Member) -> str | None:
     return tx.cipher.decrypt(m.contact_enc, context=f"member:{m.id}:contact")
 
 
+def _emergency_contact(tx: Tx, m: Member) -> str | None:
+    if m.emergency_contact_enc is None:
+        return None
+    return tx.cipher.decrypt(m.emergency_contact_enc, context=f"member:{m.id}:emergency_contact")
+
+
+def member_contacts(tx: Tx, member: Member) -> tuple[str | None, str | None]:
+    """A member's own contact and emergency contact (callers are on a clinician-only path)."""
+    return _contact(tx, member), _emergency_contact(tx, member)
+
+
 def _check_profile(profile: object) -> str | None:
     if profile is None:
         return None
@@ -275,11 +288,13 @@ def add_member(
     pseudonym: object,
     contact: object = None,
     profile: object = None,
+    emergency_contact: object = None,
 ) -> MemberInfo:
     """Add a member with the pseudonym agreed with them (the group's clinicians only)."""
     require_group_clinician(tx, user, group_id)
     clean_real = text(real_name, "real_name", max_len=MAX_REAL_NAME)
     clean_contact = optional_text(contact, "contact", max_len=MAX_CONTACT)
+    clean_emergency = optional_text(emergency_contact, "emergency_contact", max_len=MAX_CONTACT)
     clean_profile = _check_profile(profile)
     shown = _checked_pseudonym(tx, group_id, pseudonym, excluding=None, own_real_name=clean_real)
     member_id = new_id("m")
@@ -293,6 +308,11 @@ def add_member(
         contact_enc=(
             tx.cipher.encrypt(clean_contact, context=f"member:{member_id}:contact")
             if clean_contact
+            else None
+        ),
+        emergency_contact_enc=(
+            tx.cipher.encrypt(clean_emergency, context=f"member:{member_id}:emergency_contact")
+            if clean_emergency
             else None
         ),
         profile=clean_profile,
@@ -326,6 +346,8 @@ def update_member(
     contact: object = None,
     profile: object = None,
     clear_contact: bool = False,
+    emergency_contact: object = None,
+    clear_emergency_contact: bool = False,
 ) -> MemberInfo:
     """Change a member's details; a pseudonym change is audited with old and new."""
     require_group_clinician(tx, user, group_id)
@@ -362,6 +384,14 @@ def update_member(
             tx.cipher.encrypt(clean, context=f"member:{member.id}:contact") if clean else None
         )
         changed.append("contact")
+    if emergency_contact is not None or clear_emergency_contact:
+        clean = None if clear_emergency_contact else optional_text(
+            emergency_contact, "emergency_contact", max_len=MAX_CONTACT)
+        member.emergency_contact_enc = (
+            tx.cipher.encrypt(clean, context=f"member:{member.id}:emergency_contact")
+            if clean else None
+        )
+        changed.append("emergency_contact")
     if profile is not None:
         member.profile = _check_profile(profile)
         changed.append("profile")
@@ -409,7 +439,10 @@ def group_roster(tx: Tx, user: UserInfo, group_id: str) -> list[RosterEntry]:
     audit.append(
         tx, f"user:{user.id}", "roster.viewed", group_id, {"members": [m.id for m in rows]}
     )
-    return [RosterEntry(_member_info(m), _real_name(tx, m), _contact(tx, m)) for m in rows]
+    return [
+        RosterEntry(_member_info(m), _real_name(tx, m), _contact(tx, m), _emergency_contact(tx, m))
+        for m in rows
+    ]
 
 
 def suggest_pseudonyms(tx: Tx, user: UserInfo, group_id: str, count: int = 5) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 
@@ -14,7 +14,7 @@ from confidentiality.profiles import STRICTNESS, Profile
 from . import audit
 from .accounts import UserInfo
 from .db import Tx, new_id, sha256_hex
-from .errors import InvalidInput, InviteRefused, NotFound
+from .errors import Forbidden, InvalidInput, InviteRefused, NotFound
 from .groups import require_group_clinician
 from .models import Group, GroupSession, Invite, Member
 from .sessions import OVERRUN, SessionInfo, get_row, session_info
@@ -385,3 +385,57 @@ def revoke_for_participant(tx: Tx, session_id: str, participant_id: str, *, acto
             {"session": session_id, "member": member.id, "reason": "removed"},
         )
     return len(rows)
+
+
+# how long after its end a member's page may still send the after-session forms
+AFTER_SESSION_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class MemberAccess:
+    """A member acting through their redeemed link (their page holds its resume secret)."""
+
+    invite_id: str
+    session_id: str
+    group_id: str
+    member_id: str
+    participant_id: str
+    session_status: str
+    session_starts_at: datetime
+
+
+FormsWhen = Literal["before", "after", "any"]
+
+
+def member_access(
+    tx: Tx, secret: object, session_id: str, *, when: FormsWhen = "before"
+) -> MemberAccess:
+    """The member whose redeemed link `secret` is, if it is for `session_id` and still usable:
+    before and during the session ("before"), up to a day after its end ("after"), or
+    either ("any")."""
+    if not isinstance(secret, str) or not secret or len(secret) > MAX_TOKEN:
+        raise InviteRefused("sign in with your link first", code="resume_invalid")
+    inv = tx.db.scalar(select(Invite).where(Invite.resume_hash == sha256_hex(secret)))
+    if inv is None:
+        raise InviteRefused("this link's secret is not valid", code="resume_invalid")
+    if inv.session_id != session_id:
+        # a member of another session (or another group): nothing of this one is theirs
+        audit.append(tx, "anonymous", "member.refused", inv.id,
+                     {"reason": "not_in_session", "member": inv.member_id})
+        raise Forbidden("you are not a member of this session", code="not_in_session",
+                        keep_changes=True)
+    session = get_row(tx, inv.session_id)
+    member = tx.db.get(Member, inv.member_id)
+    assert member is not None
+    if inv.revoked_at is not None or not member.active:
+        raise InviteRefused("this link has been withdrawn", code="invite_revoked")
+    rules = _rules(tx, session)
+    closes = window(session, rules)[1]
+    before_ok = session.status != "ended" and tx.now <= closes + OVERRUN
+    after_ok = session.status != "scheduled" and tx.now <= (
+        session.ended_at or closes) + AFTER_SESSION_WINDOW
+    usable = {"before": before_ok, "after": after_ok, "any": before_ok or after_ok}[when]
+    if not usable:
+        raise InviteRefused("the forms for this session are closed", code="invite_expired")
+    return MemberAccess(inv.id, session.id, session.group_id, member.id, member.participant_id,
+                        session.status, session.starts_at)

@@ -121,7 +121,8 @@ def _stored(tx: Tx, row: LiveRoom) -> StoredRoom:
         epoch=row.epoch,
         running=row.running,
         session=SessionRecord.from_stored(
-            row.rules, row.starts_at_s, locked=row.locked, paused=row.paused, ended=row.ended
+            row.rules, row.starts_at_s, locked=row.locked, paused=row.paused, ended=row.ended,
+            focus=row.focus,
         ),
         participants=[_record(p) for p in people],
         resume_hashes={p.participant_id: p.resume_hash for p in people if p.resume_hash},
@@ -153,7 +154,7 @@ def claim_room(
                 room_id=room_id, session_id=session_id, node_id=node_id, epoch=token or 1,
                 running=True,
                 rules=fresh.rules_dict(), starts_at_s=fresh.starts_at, locked=fresh.locked,
-                paused=fresh.paused, ended=fresh.ended, alive_at_s=now,
+                paused=fresh.paused, ended=fresh.ended, focus=fresh.focus, alive_at_s=now,
             )
         )
         tx.db.flush()
@@ -183,6 +184,7 @@ def save_room(tx: Tx, snap: RoomSnapshot, *, epoch: int) -> None:
     """
     row = _owned(tx, snap.room_id, epoch)
     row.locked, row.paused, row.ended = snap.session.locked, snap.session.paused, snap.session.ended
+    row.focus = snap.session.focus
     row.rules = snap.session.rules_dict()
     row.starts_at_s = snap.session.starts_at
     row.alive_at_s = max(row.alive_at_s, snap.alive_at)

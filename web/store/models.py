@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -109,6 +110,8 @@ class Member(Base):
     # encrypted at rest (AES-GCM, bound to the member id)
     real_name_enc: Mapped[str] = mapped_column(Text)
     contact_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # who to call if the member cannot be reached (migration 0004); encrypted like the name
+    emergency_contact_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -253,6 +256,8 @@ class LiveRoom(Base):
     locked: Mapped[bool] = mapped_column(Boolean)
     paused: Mapped[bool] = mapped_column(Boolean)
     ended: Mapped[bool] = mapped_column(Boolean)
+    # Focus as the host last set it (migration 0004); null: as the rules say
+    focus: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # the last moment the owner was known to run the room (writes and heartbeats)
     alive_at_s: Mapped[float] = mapped_column(Float)
 
@@ -288,3 +293,54 @@ class UsedGrant(Base):
     room_id: Mapped[str] = mapped_column(String(64), index=True)
     participant_id: Mapped[str] = mapped_column(String(64))
     expires_at_s: Mapped[float] = mapped_column(Float, index=True)
+
+
+# session measures, safeguarding at admission and after-session feedback (migration 0004).
+# Every value a member gives is encrypted with the field cipher, bound to its row's id.
+
+
+class MeasureResponse(Base):
+    __tablename__ = "measure_responses"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", "instrument"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("group_sessions.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    # "completed" or "skipped"; what was answered (and the total, band, reason) is encrypted
+    status: Mapped[str] = mapped_column(String(16))
+    # the member's page names each submission: the same name twice is a replay
+    submission_id: Mapped[str] = mapped_column(String(64), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    result_enc: Mapped[str] = mapped_column(Text)
+
+
+class ArrivalCheck(Base):
+    __tablename__ = "arrival_checks"
+    __table_args__ = (UniqueConstraint("session_id", "member_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("group_sessions.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # where the member says they are today, for their clinician only
+    location_enc: Mapped[str] = mapped_column(Text)
+
+
+class SessionFeedback(Base):
+    __tablename__ = "session_feedback"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("group_sessions.id"), index=True)
+    # null when the group's feedback is anonymous to the clinician
+    member_id: Mapped[str | None] = mapped_column(
+        ForeignKey("members.id"), nullable=True, index=True
+    )
+    # the day only: a time could be matched with the receipt's or the session's events
+    submitted_on: Mapped[date] = mapped_column(Date)
+    answers_enc: Mapped[str] = mapped_column(Text)
+
+
+class FeedbackReceipt(Base):
+    """That a member has given feedback for a session (never which feedback)."""
+
+    __tablename__ = "feedback_receipts"
+    session_id: Mapped[str] = mapped_column(ForeignKey("group_sessions.id"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), primary_key=True)

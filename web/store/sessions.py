@@ -15,7 +15,7 @@ from .accounts import UserInfo
 from .db import Tx, new_id
 from .errors import GateClosed, InvalidInput, InvalidTransition, NotFound
 from .groups import member_real_name, require_group_clinician
-from .models import Attendance, Group, GroupSession, Member
+from .models import ArrivalCheck, Attendance, Group, GroupSession, MeasureResponse, Member
 from .validate import json_size_ok
 
 MIN_DURATION_MIN = 15
@@ -255,6 +255,14 @@ def attendance_report(tx: Tx, user: UserInfo, session_id: str) -> list[dict[str,
     members = tx.db.scalars(
         select(Member).where(Member.group_id == row.group_id).order_by(Member.created_at, Member.id)
     )
+    given: dict[str, dict[str, str]] = {}
+    for member_id, instrument, status in tx.db.execute(
+        select(MeasureResponse.member_id, MeasureResponse.instrument, MeasureResponse.status)
+        .where(MeasureResponse.session_id == session_id)
+    ).all():
+        given.setdefault(member_id, {})[instrument] = status
+    located = set(tx.db.scalars(
+        select(ArrivalCheck.member_id).where(ArrivalCheck.session_id == session_id)))
     out: list[dict[str, Any]] = []
     for m in members:
         seen = tx.db.get(Attendance, (session_id, m.id))
@@ -278,6 +286,9 @@ def attendance_report(tx: Tx, user: UserInfo, session_id: str) -> list[dict[str,
                 else None,
                 "joins": seen.joins if seen else 0,
                 "checklist": seen.checklist if seen else None,
+                # what the member gave before the session (never the answers themselves)
+                "measures": given.get(m.id, {}),
+                "location_given": m.id in located,
             }
         )
     return out

@@ -72,6 +72,8 @@ async function showGroup(groupId) {
         {},
         el("td", { text: m.pseudonym + (m.active ? "" : " (left)") }),
         el("td", { class: "real-name", text: m.real_name }),
+        el("td", { text: m.contact || "" }),
+        el("td", { text: m.emergency_contact || "" }),
         el(
           "td",
           {},
@@ -80,6 +82,20 @@ async function showGroup(groupId) {
               const next = window.prompt(`New pseudonym for ${m.pseudonym}`, m.pseudonym);
               if (!next) return;
               await api("PATCH", `/groups/${groupId}/members/${m.id}`, { pseudonym: next });
+              await showGroup(groupId);
+            }),
+          ),
+          button("Edit contacts", `Edit contacts of ${m.pseudonym}`, () =>
+            guarded(async () => {
+              const contact = window.prompt(`Contact (phone or email) of ${m.pseudonym}`, m.contact || "");
+              if (contact === null) return;
+              const emergency = window.prompt(
+                `Emergency contact (name and number) of ${m.pseudonym}`, m.emergency_contact || "");
+              if (emergency === null) return;
+              // an empty answer clears the field
+              await api("PATCH", `/groups/${groupId}/members/${m.id}`, {
+                contact: contact.trim() || null, emergency_contact: emergency.trim() || null,
+              });
               await showGroup(groupId);
             }),
           ),
@@ -107,7 +123,25 @@ async function showGroup(groupId) {
       ),
     ),
   );
+  showSettings(group);
+  $("group-export").href = `/api/v1/groups/${groupId}/measures.csv`;
   show("group-view");
+}
+
+function showSettings(group) {
+  currentRules = group.rules;
+  const chosen = new Set(group.rules.measures || []);
+  for (const box of document.querySelectorAll('#settings-form input[name="measure"]')) {
+    box.checked = chosen.has(box.value);
+  }
+  $("ask-location").checked = group.rules.ask_location !== false;
+  $("focus-rule").checked = group.rules.focus === true;
+  const mode = group.rules.feedback || "off";
+  for (const radio of document.querySelectorAll('#settings-form input[name="feedback"]')) {
+    radio.checked = radio.value === mode;
+  }
+  $("late-cutoff").value = String(group.rules.late_join_cutoff_min ?? 15);
+  $("settings-saved").textContent = "";
 }
 
 async function showSession(sessionId) {
@@ -125,6 +159,19 @@ async function showSession(sessionId) {
   }
   // the host's own pre-session checklist is part of the safety gate
   $("host-checklist-link").href = `/cso/host-checklist.html#${sessionId}`;
+  $("session-export").href = `/api/v1/sessions/${sessionId}/measures.csv`;
+  const { feedback } = await api("GET", `/sessions/${sessionId}/feedback`);
+  $("feedback-list").replaceChildren(
+    ...feedback.map((f) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: f.pseudonym || "anonymous" }),
+        el("td", { text: Object.entries(f.answers).map(([q, a]) => `${q}: ${a}`).join("; ") }),
+        el("td", { text: f.comment || "" }),
+      ),
+    ),
+  );
   $("host-join-button").onclick = () =>
     guarded(async () => {
       const { grant } = await api("POST", `/sessions/${sessionId}/host-grant`, {});
@@ -220,9 +267,31 @@ $("add-member-form").addEventListener("submit", (event) => {
     await api("POST", `/groups/${currentGroup}/members`, {
       real_name: $("member-real-name").value,
       pseudonym: $("member-pseudonym").value,
+      contact: $("member-contact").value.trim() || null,
+      emergency_contact: $("member-emergency").value.trim() || null,
     });
     $("add-member-form").reset();
     await showGroup(currentGroup);
+  });
+});
+
+$("settings-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guarded(async () => {
+    const measures = [...document.querySelectorAll('#settings-form input[name="measure"]:checked')]
+      .map((b) => b.value);
+    const feedback = document.querySelector('#settings-form input[name="feedback"]:checked');
+    const rules = {
+      ...currentRules,
+      measures,
+      ask_location: $("ask-location").checked,
+      focus: $("focus-rule").checked,
+      feedback: feedback ? feedback.value : "off",
+      late_join_cutoff_min: Number($("late-cutoff").value),
+    };
+    const { group } = await api("PATCH", `/groups/${currentGroup}`, { rules });
+    showSettings(group);
+    $("settings-saved").textContent = "Settings saved.";
   });
 });
 
