@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.browser import chromium
 from tests.support.faces import astronaut_frames, write_y4m
-from tests.support.live import ConfideProcess, session_in
+from tests.support.live import ConfideProcess, session_in, wait_for
 from tests.support.member_page import agree
 from web.bot import Bot, ToneTrack
+from web.store import live_state
+from web.store.db import sha256_hex
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,14 +45,44 @@ async def _js(page: Page, expr: str) -> Any:
 POLL_MS = 100
 
 
+async def _where(page: Page) -> str:
+    """What the page shows and has been told, for a failure's message."""
+    return str(await _js(page, "{stage: window.confide.stage, joins: window.confide.joins, "
+                               "reconnects: window.confide.reconnects, "
+                               "errors: window.confide.errors, "
+                               "status: document.getElementById('status').textContent, "
+                               "banner: document.getElementById('reconnect-text').textContent}"))
+
+
+async def _until(page: Page, expr: str, arg: object, timeout_s: float) -> None:
+    try:
+        await page.wait_for_function(expr, arg=arg, timeout=timeout_s * 1000, polling=POLL_MS)
+    except PlaywrightTimeout:
+        raise AssertionError(f"{expr} ({arg}) not in {timeout_s} s: {await _where(page)}") from None
+
+
 async def _stage(page: Page, stage: str, timeout_s: float = 30.0) -> None:
-    await page.wait_for_function("(s) => window.confide && window.confide.stage === s",
-                                 arg=stage, timeout=timeout_s * 1000, polling=POLL_MS)
+    await _until(page, "(s) => window.confide && window.confide.stage === s", stage, timeout_s)
 
 
 async def _joins(page: Page, at_least: int, timeout_s: float = 30.0) -> None:
-    await page.wait_for_function("(n) => window.confide.joins >= n", arg=at_least,
-                                 timeout=timeout_s * 1000, polling=POLL_MS)
+    await _until(page, "(n) => window.confide.joins >= n", at_least, timeout_s)
+
+
+async def _kept(page: Page, store: Any, session_id: str, pid: str) -> None:
+    """Until the store holds the member as admitted with the page's current reconnect token:
+    the room writes behind, and a kill a moment after an admission would lose it (the
+    restart tests show what is kept once written)."""
+    token = await _js(page, "sessionStorage.getItem('confide.resume')")
+    assert token
+
+    def written() -> bool:
+        room = store.call(live_state.load_room, session_id)
+        people = {p.pid: p for p in room.participants} if room else {}
+        return bool(room and pid in people and people[pid].state.value == "admitted"
+                    and room.resume_hashes.get(pid) == sha256_hex(token))
+
+    await wait_for(written, 15, "the member's place in the store")
 
 
 async def _text(page: Page, selector: str) -> str:
@@ -94,6 +127,7 @@ async def test_a_lost_connection_says_what_is_happening_and_never_ends_in_a_dead
 
             # --- the connection goes: the page says what is happening, in words
             joins = await _js(robin, "window.confide.joins")
+            await _kept(robin, store, s.session_id, robin_id)
             server.kill()
             await robin.wait_for_selector("#reconnect", state="visible", timeout=15_000)
             said = await _text(robin, "#reconnect-text")
@@ -123,7 +157,7 @@ async def test_a_lost_connection_says_what_is_happening_and_never_ends_in_a_dead
 
             # --- five minutes without the service: the page stops trying, says so, and a
             # "Try again" brings the member back to their place once the service is there
-            joins = await _js(robin, "window.confide.joins")
+            await _kept(robin, store, s.session_id, robin_id)
             server.kill()
             await robin.wait_for_selector("#reconnect", state="visible", timeout=15_000)
             for _ in range(6):
