@@ -14,6 +14,7 @@ from tests.support.browser import chromium
 from tests.support.cluster import Cluster
 from tests.support.faces import astronaut_frames, write_y4m
 from tests.support.live import Member, host_link, wait_for
+from tests.support.member_page import agree
 from tests.support.servers import PostgresServer, RedisServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
@@ -54,10 +55,7 @@ async def test_a_page_on_another_node_is_sent_to_the_rooms_node(
             url = await _js(page, "window.confide.signaling.url")
             assert url == f"ws://127.0.0.1:{cluster.nodes['n1'].port}/rtc", url
             assert page.url.startswith(cluster.nodes["n2"].base_url)
-            for box in await page.locator("#checklist-items input[type=checkbox]").all():
-                await box.check()
-            await page.click("#btn-agree")
-            await _stage(page, "lobby")
+            await agree(page)
             reply = await host.command("admit", "a1", target=robin_id)
             assert reply["type"] == "ok", reply
             await _stage(page, "room")
