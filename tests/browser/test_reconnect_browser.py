@@ -202,10 +202,10 @@ async def test_sound_the_browser_holds_back_is_one_tap_away(server) -> None:  # 
             ):
                 await page.goto(server.link("sound", "Robin"))
             assert await page.is_visible("#btn-hear")
-            assert "holding back the group's sound" in await _text(page, "#notice")
+            assert "holding back the group's sound" in await _text(page, "#hear-text")
             assert await _js(page, "window.confide.audioBlocked") is True
             await page.click("#btn-hear")
-            await page.wait_for_selector("#btn-hear", state="hidden")
+            await page.wait_for_selector("#hear", state="hidden")
             playing = await _js(page, "[...document.querySelectorAll('#tiles audio')]"
                                       ".some((a) => a.srcObject && !a.paused)")
             assert playing, "the tap did not start the group's sound"

@@ -332,9 +332,9 @@ function playSound(el) {
 function soundBlocked() {
   if (state.audioBlocked) return;
   state.audioBlocked = true;
-  $("btn-hear").hidden = false;
+  // its own line, not the notice: a device or refusal message there would write over it
+  $("hear").hidden = false;
   console.info("Confide: the browser held back the group's sound until a tap");
-  notify("Your browser is holding back the group's sound. Tap \u201cTap to hear the group\u201d to hear them.");
 }
 
 $("btn-hear").addEventListener("click", async () => {
@@ -344,8 +344,7 @@ $("btn-hear").addEventListener("click", async () => {
   const played = await Promise.all(tries);
   if (played.every(Boolean)) {
     state.audioBlocked = false;
-    $("btn-hear").hidden = true;
-    notify("");
+    $("hear").hidden = true;
   }
 });
 
