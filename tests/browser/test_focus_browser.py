@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from playwright.async_api import BrowserContext, Page
 
-from tests.support.browser import chromium, until, video_stats
+from tests.support.browser import chromium, host_room_url, until, video_stats
 from tests.support.faces import astronaut_frames, haar_faces, write_y4m
 from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
@@ -29,15 +29,8 @@ RULES = {"focus": True, "minimum_profile": "none", "muted_on_entry": False,
 
 
 async def _host_page(ctx: BrowserContext, s: OpenSession) -> Page:
-    resp = await ctx.request.post(f"{s.base_url}/api/v1/auth/login", data={
-        "username": s.clinician.username, "password": s.password})
-    assert resp.ok, await resp.text()
-    csrf = (await resp.json())["csrf_token"]
-    resp = await ctx.request.post(f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant",
-                                  data={}, headers={"X-CSRF-Token": csrf})
-    assert resp.ok, await resp.text()
     page = await ctx.new_page()
-    await page.goto(f"{s.base_url}/room#grant={(await resp.json())['grant']}")
+    await page.goto(await host_room_url(ctx, s))
     await page.wait_for_function("() => window.confide && window.confide.stage === 'room'")
     return page
 

@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page
 
 from session_rules.lobby import RECONNECT_GRACE_S
-from tests.support.browser import chromium
+from tests.support.browser import chromium, host_room_url
 from tests.support.live_session import ManualClock
 from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
@@ -71,16 +71,10 @@ def _watch(ctx: BrowserContext, problems: list[str]) -> BrowserContext:
 
 
 async def _host_page(ctx: BrowserContext, s: OpenSession, into: list[str]) -> Page:
-    resp = await ctx.request.post(f"{s.base_url}/api/v1/auth/login", data={
-        "username": s.clinician.username, "password": s.password})
-    assert resp.ok, await resp.text()
-    csrf = (await resp.json())["csrf_token"]
-    resp = await ctx.request.post(f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant",
-                                  data={}, headers={"X-CSRF-Token": csrf})
-    assert resp.ok, await resp.text()
+    url = await host_room_url(ctx, s)
     page = await ctx.new_page()
     _record(page, into)
-    await page.goto(f"{s.base_url}/room#grant={(await resp.json())['grant']}")
+    await page.goto(url)
     await _stage(page, "room")
     return page
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from tests.support.browser import chromium, until, video_stats
+from tests.support.browser import chromium, host_room_url, until, video_stats
 from tests.support.faces import astronaut_frames, write_y4m
 from tests.support.live import ConfideProcess, session_in
 from tests.support.member_page import agree
@@ -51,16 +51,8 @@ async def test_pages_come_back_by_themselves_after_a_sigkill(tmp_path, face_vide
     try:
         async with chromium(face_video) as browser:
             host_ctx, robin_ctx, wren_ctx = [await browser.new_context() for _ in range(3)]
-            resp = await host_ctx.request.post(
-                f"{s.base_url}/api/v1/auth/login",
-                data={"username": s.clinician.username, "password": s.password})
-            assert resp.ok, await resp.text()
-            csrf = (await resp.json())["csrf_token"]
-            resp = await host_ctx.request.post(
-                f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant", data={},
-                headers={"X-CSRF-Token": csrf})
             host = await host_ctx.new_page()
-            await host.goto(f"{s.base_url}/room#grant={(await resp.json())['grant']}")
+            await host.goto(await host_room_url(host_ctx, s))
             await _stage(host, "room")
 
             pages = {}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, Page
 
-from tests.support.browser import chromium, until, video_stats
+from tests.support.browser import chromium, host_room_url, until, video_stats
 from tests.support.faces import astronaut_frames, write_y4m
 from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
@@ -60,20 +60,8 @@ def _watch(ctx: BrowserContext, problems: list[str]) -> BrowserContext:
 
 async def _host_page(ctx: BrowserContext, s: OpenSession) -> Page:
     """The clinician logs in (cookie in this context) and opens the room with a host grant."""
-    resp = await ctx.request.post(
-        f"{s.base_url}/api/v1/auth/login",
-        data={"username": s.clinician.username, "password": s.password},
-    )
-    assert resp.ok, await resp.text()
-    csrf = (await resp.json())["csrf_token"]
-    resp = await ctx.request.post(
-        f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant",
-        data={},
-        headers={"X-CSRF-Token": csrf},
-    )
-    assert resp.ok, await resp.text()
     page = await ctx.new_page()
-    await page.goto(f"{s.base_url}/room#grant={(await resp.json())['grant']}")
+    await page.goto(await host_room_url(ctx, s))
     await _stage(page, "room")
     return page
 

@@ -8,11 +8,14 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
+
+if TYPE_CHECKING:
+    from tests.support.session import OpenSession
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -152,3 +155,16 @@ async def until(
 def _is_navigation_gap(exc: Exception) -> bool:
     text = str(exc)
     return "Execution context was destroyed" in text or "navigation" in text.lower()
+
+
+async def host_room_url(ctx: BrowserContext, s: OpenSession) -> str:
+    """The clinician signs in (the cookie stays in `ctx`) and takes a host grant for the
+    session: the room's address with that grant, for a page of `ctx` to open."""
+    resp = await ctx.request.post(f"{s.base_url}/api/v1/auth/login", data={
+        "username": s.clinician.username, "password": s.password})
+    assert resp.ok, await resp.text()
+    csrf = (await resp.json())["csrf_token"]
+    resp = await ctx.request.post(f"{s.base_url}/api/v1/sessions/{s.session_id}/host-grant",
+                                  data={}, headers={"X-CSRF-Token": csrf})
+    assert resp.ok, await resp.text()
+    return f"{s.base_url}/room#grant={(await resp.json())['grant']}"
