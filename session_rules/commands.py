@@ -22,6 +22,7 @@ from .effects import (
     RecordIncident,
     ReplaceConnection,
     Role,
+    SetClinicianConsent,
     SetFocus,
     SetHandRaised,
     SetLocked,
@@ -59,6 +60,7 @@ CommandName = Literal[
     "enforce_profile",
     "set_own_profile",
     "set_text_only",
+    "set_clinician_consent",
     "lock",
     "unlock",
     "focus_on",
@@ -580,6 +582,21 @@ def _set_own_profile(
     return allow([SetProfile(actor.pid, c.profile)])
 
 
+def _set_clinician_consent(
+    state: SessionState, actor: Participant, _t: Participant | None, c: Command, now: float
+) -> Decision:
+    if actor.state not in _PRESENT:
+        return deny("not_present", "you are not in this session")
+    if actor.is_host:
+        return deny("members_only", "only members give or withdraw this consent")
+    if c.enabled and state.rules.clinician_profile is None:
+        return deny("clinician_view_not_offered",
+                    "this group's clinician sees what the group sees")
+    if actor.clinician_consent == c.enabled:
+        return deny("no_change", "that is already your choice")
+    return allow([SetClinicianConsent(actor.pid, c.enabled)])
+
+
 def _set_text_only(
     state: SessionState, actor: Participant, _t: Participant | None, c: Command, now: float
 ) -> Decision:
@@ -713,6 +730,7 @@ _HANDLERS: dict[str, Handler] = {
     "enforce_profile": _enforce_profile,
     "set_own_profile": _set_own_profile,
     "set_text_only": _set_text_only,
+    "set_clinician_consent": _set_clinician_consent,
     "lock": _flag("locked", True, SetLocked, "the session is already locked"),
     "unlock": _flag("locked", False, SetLocked, "the session is not locked"),
     "focus_on": _flag("focus", True, SetFocus, "members already see only the hosts' video"),

@@ -105,6 +105,16 @@ class SetTextOnly:
 
 
 @dataclass(frozen=True)
+class SetClinicianConsent:
+    """A member agrees (or no longer agrees) that their clinician sees them through the
+    group's lighter clinician profile."""
+
+    pid: str
+    consent: bool
+    kind: Literal["set_clinician_consent"] = "set_clinician_consent"
+
+
+@dataclass(frozen=True)
 class SetLocked:
     locked: bool
     kind: Literal["set_locked"] = "set_locked"
@@ -190,7 +200,7 @@ class RecordIncident:
 
 Effect = (
     AddParticipant | SetState | SetMuted | SetUnmuteAllowed | SetHandRaised | SetVideoStopped
-    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | SetFocus | PauseMedia
+    | SetVideoHold | SetProfile | SetProfileFloor | SetTextOnly | SetLocked | SetFocus | SetClinicianConsent | PauseMedia
     | EndSession | DisconnectParticipant | ReplaceConnection | AlertHost | DeliverChat | StoreChecklist
     | RecordIncident
 )

@@ -58,6 +58,10 @@ class GroupRules:
     names_hidden: bool = False
     # members start with others' video off (sound only), and may turn it on for themselves
     audio_only_default: bool = False
+    # what the clinician sees of a member who consents, when lighter than what the group sees
+    # (the group an avatar, the clinician the face with the background blurred); None: the
+    # clinician sees what the group sees
+    clinician_profile: Profile | None = None
     # there is no server path that records or exports media; this cannot be switched off
     recording_prohibited: bool = True
 
@@ -74,6 +78,10 @@ class GroupRules:
             raise InvalidRules("recording_prohibited cannot be switched off: Confide never records")
         if not isinstance(self.minimum_profile, Profile):
             raise InvalidRules("minimum_profile must be a privacy profile")
+        if self.clinician_profile is not None and (
+                not isinstance(self.clinician_profile, Profile)
+                or self.clinician_profile is Profile.CAMERA_OFF):
+            raise InvalidRules("clinician_profile must be a privacy profile that shows video")
         if not isinstance(self.allowed_profiles, frozenset) or not all(
             isinstance(p, Profile) for p in self.allowed_profiles
         ):
@@ -111,6 +119,16 @@ class GroupRules:
     def max_connected(self) -> int:
         """How many members may be connected at once (in the room, the lobby or pre-join)."""
         return self.max_participants + EXTRA_CONNECTED
+
+    def clinician_sees(self, group_profile: Profile, consent: bool) -> Profile | None:
+        """The lighter profile a member's clinician receives, or None for the group's own.
+
+        Only with the member's consent, and only when it is lighter than what the group sees
+        of them (a member who shows the group more needs no second copy)."""
+        lighter = self.clinician_profile
+        if not consent or lighter is None or group_profile is Profile.CAMERA_OFF:
+            return None
+        return lighter if STRICTNESS[lighter] < STRICTNESS[group_profile] else None
 
     def permits_profile(self, profile: Profile) -> bool:
         """True when the group allows `profile` and it is at least the minimum."""
@@ -156,6 +174,8 @@ class GroupRules:
             kwargs["allowed_profiles"] = frozenset(_profile("allowed_profiles", v) for v in raw)
         if "minimum_profile" in kwargs:
             kwargs["minimum_profile"] = _profile("minimum_profile", kwargs["minimum_profile"])
+        if kwargs.get("clinician_profile") is not None:
+            kwargs["clinician_profile"] = _profile("clinician_profile", kwargs["clinician_profile"])
         if "measures" in kwargs:
             raw = kwargs["measures"]
             if not isinstance(raw, list | tuple) or not all(isinstance(m, str) for m in raw):

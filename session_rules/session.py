@@ -15,6 +15,7 @@ from .effects import (
     EndSession,
     PauseMedia,
     Role,
+    SetClinicianConsent,
     SetFocus,
     SetHandRaised,
     SetLocked,
@@ -47,6 +48,8 @@ class Participant:
     video_stopped: bool = False
     video_held_by_host: bool = False
     text_only: bool = False
+    # agreed that their clinician sees them through the group's lighter clinician profile
+    clinician_consent: bool = False
 
     @property
     def state(self) -> LobbyState:
@@ -153,6 +156,8 @@ def apply_effects(state: SessionState, effects: Iterable[Effect], *, now: float)
             state.participants[effect.pid].profile_floor = effect.floor
         elif isinstance(effect, SetTextOnly):
             state.participants[effect.pid].text_only = effect.text_only
+        elif isinstance(effect, SetClinicianConsent):
+            state.participants[effect.pid].clinician_consent = effect.consent
 
 
 def _apply_state(participant: Participant, effect: SetState, now: float) -> None:

@@ -40,6 +40,7 @@ class ParticipantRecord:
     video_stopped: bool
     video_held_by_host: bool
     text_only: bool
+    clinician_consent: bool = False
 
     @classmethod
     def of(cls, p: Participant) -> ParticipantRecord:
@@ -59,6 +60,7 @@ class ParticipantRecord:
             video_stopped=p.video_stopped,
             video_held_by_host=p.video_held_by_host,
             text_only=p.text_only,
+            clinician_consent=p.clinician_consent,
         )
 
     def rebuild(self) -> Participant:
@@ -81,6 +83,7 @@ class ParticipantRecord:
             video_stopped=self.video_stopped,
             video_held_by_host=self.video_held_by_host,
             text_only=self.text_only,
+            clinician_consent=self.clinician_consent,
         )
 
 
@@ -163,6 +166,7 @@ def participant_to_dict(record: ParticipantRecord) -> dict[str, Any]:
         "audio_muted": record.audio_muted, "unmute_allowed": record.unmute_allowed,
         "hand_raised": record.hand_raised, "video_stopped": record.video_stopped,
         "video_held_by_host": record.video_held_by_host, "text_only": record.text_only,
+        "clinician_consent": record.clinician_consent,
     }
 
 
@@ -182,6 +186,8 @@ def participant_from_dict(data: Mapping[str, Any]) -> ParticipantRecord:
         profile_floor=Profile(floor) if floor else None,
         **{k: bool(data[k]) for k in ("audio_muted", "unmute_allowed", "hand_raised",
                                       "video_stopped", "video_held_by_host", "text_only")},
+        # absent in records written before members could give this consent
+        clinician_consent=bool(data.get("clinician_consent", False)),
     )
 
 

@@ -36,9 +36,11 @@ class PacketTrack(MediaStreamTrack):
     returns a frame for aiortc to encode or packetize.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, for_host: bool = False) -> None:
         super().__init__()
         self.kind = kind
+        # a host's slot: the only kind a hosts-only fan-out (the clinician's view) accepts
+        self.for_host = for_host
         self._fanout: Fanout | None = None
         self.writer = RtpWriter(kind)
         self._queue: collections.deque[Outgoing] = collections.deque(
@@ -66,7 +68,11 @@ class PacketTrack(MediaStreamTrack):
             # the subscriber may hold a hole from before (see RtpWriter.leap)
             self.writer.leap()
         self._fanout = fanout
-        fanout._add(self)
+        try:
+            fanout._add(self)
+        except Exception:
+            self._fanout = None
+            raise
 
     def detach(self) -> None:
         """Stop carrying the current publication; the slot stays open."""
@@ -150,6 +156,10 @@ class PacketTrack(MediaStreamTrack):
         self._ready.set()
 
 
+class HostsOnly(RuntimeError):
+    """A peer's slot was pointed at a stream meant for hosts only."""
+
+
 class KeyframeLimiter:
     """At most one keyframe request per interval; a request inside it is deferred, not lost."""
 
@@ -186,8 +196,11 @@ class KeyframeLimiter:
 class Fanout:
     """Copies each packet of one publication's stream to every subscriber's slot."""
 
-    def __init__(self, kind: str, request_keyframe: Callable[[], None]) -> None:
+    def __init__(self, kind: str, request_keyframe: Callable[[], None], *,
+                 hosts_only: bool = False) -> None:
         self.kind = kind
+        # the clinician's own view of a member (sfu/host_copy.py): a peer's slot is refused
+        self.hosts_only = hosts_only
         self._tracks: set[PacketTrack] = set()
         self._each: tuple[PacketTrack, ...] = ()
         self._keyframes = KeyframeLimiter(request_keyframe)
@@ -200,6 +213,9 @@ class Fanout:
     def _add(self, track: PacketTrack) -> None:
         if self.closed:
             raise RuntimeError("publication has ended")
+        if self.hosts_only and not track.for_host:
+            # fail closed, whatever the caller decided: a peer never gets the host's stream
+            raise HostsOnly("the clinician's own view goes to hosts only")
         self._tracks.add(track)
         self._each = tuple(self._tracks)
         if self.kind == "video":

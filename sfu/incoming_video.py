@@ -11,11 +11,16 @@ the member's own picture (the self-view, what the group sees of them) keeps comi
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .participant import Participant, Subscription
     from .publication import Publication
+
+# points a slot back at a publication: the room's own choice of stream for that subscriber
+# (a host may receive the clinician's view of a member, sfu/host_copy.py)
+Attach = Callable[["Subscription", "Publication"], None]
 
 # participants who asked for no incoming video; weak, so a participant who goes is forgotten
 _VIDEO_OFF: weakref.WeakSet[Participant] = weakref.WeakSet()
@@ -43,7 +48,8 @@ def honour(subscriber: Participant, sub: Subscription) -> None:
 
 
 def set_incoming_video(
-    subscriber: Participant, enabled: bool, publications: dict[str, Publication]
+    subscriber: Participant, enabled: bool, publications: dict[str, Publication],
+    attach: Attach,
 ) -> int:
     """The subscriber's own switch; returns the slots changed.
 
@@ -53,27 +59,29 @@ def set_incoming_video(
         _VIDEO_OFF.discard(subscriber)
     else:
         _VIDEO_OFF.add(subscriber)
-    return _apply(subscriber, publications)
+    return _apply(subscriber, publications, attach)
 
 
 def set_link_weak(
-    subscriber: Participant, weak: bool, publications: dict[str, Publication]
+    subscriber: Participant, weak: bool, publications: dict[str, Publication],
+    attach: Attach,
 ) -> int:
     """The server's audio-first decision for this subscriber; returns the slots changed."""
     if weak:
         _LINK_WEAK.add(subscriber)
     else:
         _LINK_WEAK.discard(subscriber)
-    return _apply(subscriber, publications)
+    return _apply(subscriber, publications, attach)
 
 
-def _apply(subscriber: Participant, publications: dict[str, Publication]) -> int:
+def _apply(subscriber: Participant, publications: dict[str, Publication],
+           attach: Attach) -> int:
     changed = 0
     if wants_video(subscriber):
         for sub in subscriber.subscriptions:
             pub = publications.get(sub.publication_id or "")
             if _from_others(subscriber, sub) and pub is not None and sub.track.fanout is None:
-                pub.subscribe(sub.track)
+                attach(sub, pub)
                 changed += 1
     else:
         for sub in subscriber.subscriptions:

@@ -16,6 +16,7 @@ from confidentiality.profiles import Profile
 from . import aiortc_compat, heap, vp8
 from .encoder import DEFAULT_BITRATE_BPS
 from .fanout import Fanout, KeyframeLimiter, PacketTrack
+from .host_copy import HostCopy, no_events
 from .ingest import Frame, PacketIngest, install_ingest, nack_sender
 from .media_packet import MediaPacket
 from .packetizer import Vp8Packetizer
@@ -83,6 +84,8 @@ class Publication:
         self.refused_frames = 0
         self._refusal_noticed_at = -1e9
         self._source_keyframes = KeyframeLimiter(self._send_source_pli)
+        # the hosts' own copy under a lighter profile, for a member who consented
+        self.host_copy: HostCopy | None = None
         # the processed stream's packets, made once for every subscriber
         self._packetizer = Vp8Packetizer()
         # packets as they arrive: forwarded at once, or assembled into frames on their
@@ -129,6 +132,32 @@ class Publication:
         self._max_size = max_size
         if self._processor is not None:
             self._processor.set_stream(bps, max_size)
+        if self.host_copy is not None:
+            self.host_copy.set_stream(bps, max_size)
+
+    def set_host_copy(self, profile: Profile | None) -> HostCopy | None:
+        """Start (or change, or with None stop) the hosts' own copy under `profile`; returns
+        the copy that was replaced, for the caller to close once no slot carries it."""
+        if self.kind != "video":
+            return None
+        old = self.host_copy
+        if old is not None and profile == old.profile:
+            return None
+        self.host_copy = None if profile is None else HostCopy(
+            name=f"host-{self.id}", profile=profile, display_name=self._display_name,
+            make_transform=lambda p: self._transform_factory(p, self._display_name,
+                                                             no_events),
+            request_source_keyframe=self._request_source_keyframe,
+            media_workers=self._workers, bitrate_bps=self._bitrate_bps,
+            max_size=self._max_size,
+        )
+        self._ingest.assemble = self._needs_frames()
+        return old
+
+    def _needs_frames(self) -> bool:
+        """Whole frames are assembled while someone decodes this stream."""
+        return self._mode != "forward" or (self.host_copy is not None
+                                           and self.host_copy.needs_frames)
 
     def _apply_profile(self, profile: Profile, *, changed: bool = True) -> None:
         transform_profile = getattr(self._transform, "set_profile", None)
@@ -221,6 +250,8 @@ class Publication:
         if self.held:
             return
         allowed = self.kind != "video" or self._picture_allowed(packet)
+        if self.host_copy is not None and allowed:
+            self.host_copy.on_packet(packet)
         mode = self._mode
         if mode == "process":
             # the processor has it, as part of a frame (`_on_frame`); a refused picture goes
@@ -233,12 +264,16 @@ class Publication:
         if packet.keyframe and allowed:
             # "to_forward": subscribers switch to the source at its keyframe
             self._mode = "forward"
-            self._ingest.assemble = False
+            self._ingest.assemble = self._needs_frames()
             self.fanout.publish(packet)
 
     def _on_frame(self, frame: Frame) -> None:
         """A whole source frame, as soon as its last packet is in (processed streams)."""
-        if self.held or self._mode == "forward" or self._processor is None:
+        if self.held:
+            return
+        if self.host_copy is not None:
+            self.host_copy.on_frame(frame)
+        if self._mode == "forward" or self._processor is None:
             return
         data, timestamp, keyframe = frame
         packet = av.Packet(data)
@@ -300,9 +335,13 @@ class Publication:
             # the hold starts now: what subscribers have queued but not yet been sent (up to
             # 0.6 s of audio) must not go out after it
             self.fanout.flush()
+            if self.host_copy is not None:
+                self.host_copy.flush()
         if self.held and not held and self.kind == "video":
             self.held = False
             self._request_keyframe()
+            if self.host_copy is not None:
+                self.host_copy.resync()
         self.held = held
 
     @property
@@ -314,6 +353,9 @@ class Publication:
         self._ingest.detach()
         self._source_keyframes.close()
         self.fanout.close()
+        if self.host_copy is not None:
+            copy, self.host_copy = self.host_copy, None
+            await copy.aclose()
         if self._processor is not None:
             processor, self._processor = self._processor, None
             await processor.aclose()

@@ -136,6 +136,9 @@ class Room:
         # host alerts about a paused privacy filter: real failures, once an episode
         self._fallback_alerts = FallbackAlerts()
         self._fallback_check: asyncio.TimerHandle | None = None
+        # members who consented to their clinician seeing them through a lighter profile,
+        # as the rules decided it (see host_view)
+        self._host_views: dict[str, Profile] = {}
 
     # --- events
     def on(self, listener: Listener) -> None:
@@ -258,6 +261,9 @@ class Room:
             {"type": "participant_joined", "participant": participant.describe()},
             exclude=participant,
         )
+        if participant.is_host:
+            # the hosts' copies start now that a host is here to receive them
+            self._refresh_host_copies()
         self._subscribe_to_all(participant)
         self._emit("participant_joined", participant_id=participant.id)
 
@@ -295,6 +301,8 @@ class Room:
             self._release_slot(sub)
         participant.request_renegotiation()
         participant.send({"type": "sent_to_lobby"})
+        if participant.is_host:
+            self._refresh_host_copies()
         self.broadcast({"type": "participant_left", "participant_id": participant.id,
                          "reason": "lobby"}, exclude=participant)
         self.notify_lobby()
@@ -318,6 +326,10 @@ class Room:
         for pub in list(self._open_publications.get(participant.id, ())):
             await self._retire(participant, pub)
         await participant.aclose()
+        self._host_views.pop(participant_id, None)
+        if participant.is_host:
+            # no second encode for a host who is not here
+            self._refresh_host_copies()
         if was is ParticipantState.ADMITTED:
             self.broadcast(
                 {"type": "participant_left", "participant_id": participant.id, "reason": reason}
@@ -390,6 +402,64 @@ class Room:
             return True  # self-view: what the group sees of them
         publisher = self.participants.get(publisher_id or "")
         return publisher is not None and publisher.is_host
+
+    # --- the clinician's own view (sfu/host_copy.py)
+    def host_view(self, participant_id: str) -> Profile | None:
+        """The lighter profile hosts receive this participant's video through (None: the
+        group's)."""
+        return self._host_views.get(participant_id)
+
+    def set_host_view(self, participant_id: str, profile: Profile | None) -> None:
+        """Hosts receive `participant_id`'s video through `profile` (a second transform and
+        encode, or the source's packets for `none`), or the group's stream again with None.
+        Decided by the rules beforehand (consent, and lighter than what the group sees)."""
+        participant = self.get(participant_id)
+        if profile is None:
+            self._host_views.pop(participant_id, None)
+        else:
+            self._host_views[participant_id] = profile
+        self._refresh_host_copy(participant)
+
+    def _refresh_host_copies(self) -> None:
+        for participant in self.admitted():
+            if participant.id in self._host_views or self._has_host_copy(participant):
+                self._refresh_host_copy(participant)
+
+    @staticmethod
+    def _has_host_copy(participant: Participant) -> bool:
+        pub = participant.publications.get("video")
+        return pub is not None and pub.host_copy is not None
+
+    def _refresh_host_copy(self, participant: Participant) -> None:
+        """Start, change or stop one member's copy: it runs only with the rules' say-so and
+        while a host other than the member is in the room to receive it."""
+        pub = participant.publications.get("video")
+        if pub is None:
+            return
+        hosts = [h for h in self.admitted() if h.is_host and h is not participant]
+        wanted = self._host_views.get(participant.id) if hosts else None
+        if participant.state is not ParticipantState.ADMITTED:
+            wanted = None
+        replaced = pub.set_host_copy(wanted)
+        target = pub.host_copy.fanout if pub.host_copy is not None else pub.fanout
+        for host in hosts:
+            for sub in host.subscriptions:
+                # a slot idle by the host's own choice (low data) stays idle
+                if (sub.publication_id == pub.id and sub.track.fanout is not None
+                        and sub.track.fanout is not target):
+                    self._attach(host, pub, sub.track)
+        if replaced is not None:
+            asyncio.ensure_future(replaced.aclose())
+
+    def _attach(self, subscriber: Participant, pub: Publication, track: PacketTrack) -> None:
+        """Point a slot at a publication: the hosts' own copy for a host when there is one,
+        the group's stream for everyone else. The only code that names the hosts' copy on
+        the way to a slot; its fan-out refuses any slot not made for a host besides."""
+        copy = pub.host_copy if subscriber.is_host and subscriber.id != pub.owner_id else None
+        if copy is not None:
+            track.attach(copy.fanout)
+        else:
+            pub.subscribe(track)
 
     def set_profile(self, participant_id: str, profile: Profile) -> None:
         """Apply a privacy profile from the next frame (decided by policy beforehand)."""
@@ -566,6 +636,8 @@ class Room:
             asyncio.ensure_future(self._retire(participant, old))
         pub.set_held(participant.held[track.kind] or self.paused)
         participant.publications[track.kind] = pub
+        if track.kind == "video":
+            self._refresh_host_copy(participant)
         for other in self.admitted():
             if other is not participant:
                 self._subscribe(other, participant, pub)
@@ -683,7 +755,7 @@ class Room:
         if sub is None:
             transceiver = pc.addTransceiver(pub.kind, direction="sendonly")
             _pin_codecs(transceiver)
-            track = PacketTrack(pub.kind)
+            track = PacketTrack(pub.kind, for_host=subscriber.is_host)
             track.bind(transceiver)
             transceiver.sender.replaceTrack(track)
             route_keyframe_requests(transceiver.sender, track)
@@ -693,7 +765,7 @@ class Room:
         sub.transceiver.direction = "sendonly"
         sub.publication_id = pub.id
         sub.publisher_id = publisher.id
-        pub.subscribe(sub.track)
+        self._attach(subscriber, pub, sub.track)
         incoming_video.honour(subscriber, sub)
 
     def _release_slot(self, sub: Subscription) -> None:
@@ -710,7 +782,9 @@ class Room:
 
     def set_incoming_video(self, subscriber: Participant, enabled: bool) -> None:
         """A member's low-data switch: others' video to them stops, or starts again."""
-        incoming_video.set_incoming_video(subscriber, enabled, self._open_pubs())
+        incoming_video.set_incoming_video(
+            subscriber, enabled, self._open_pubs(),
+            lambda sub, pub: self._attach(subscriber, pub, sub.track))
 
     def _watch_downlink(self, subscriber: Participant, sub: Subscription) -> None:
         if self.policy.downlink is None:
@@ -727,7 +801,9 @@ class Room:
         streams change."""
         if subscriber.closed or self.closed:
             return
-        changed = incoming_video.set_link_weak(subscriber, paused, self._open_pubs())
+        changed = incoming_video.set_link_weak(
+            subscriber, paused, self._open_pubs(),
+            lambda sub, pub: self._attach(subscriber, pub, sub.track))
         if paused:
             MEDIA.switched_to_audio_first()
         logger.info(

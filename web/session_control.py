@@ -492,6 +492,9 @@ class SessionController:
             self.room.set_held(pid, "video", want_video)
         if member.profile is not policy.profile:
             self.room.set_profile(pid, policy.profile)
+        host_view = self.state.rules.clinician_sees(policy.profile, policy.clinician_consent)
+        if self.room.host_view(pid) is not host_view:
+            self.room.set_host_view(pid, host_view)
         if policy.state is LobbyState.ADMITTED and member.state is ParticipantState.LOBBY:
             await self.room.admit(pid)
             await self.recorder.joined(pid)
@@ -554,6 +557,9 @@ class SessionController:
             if member.profile is not policy.profile:
                 out.append(f"{pid}: profile {member.profile.value}, rules "
                            f"{policy.profile.value}")
+            host_view = state.rules.clinician_sees(policy.profile, policy.clinician_consent)
+            if room.host_view(pid) is not host_view:
+                out.append(f"{pid}: clinician's view {room.host_view(pid)}, rules {host_view}")
         return out
 
     # --- what each participant is told of their own state
@@ -595,6 +601,11 @@ class SessionController:
             ),
             "chat_enabled": rules.chat_enabled,
             "text_only_allowed": rules.text_only_allowed,
+            "clinician_profile": rules.clinician_profile.value
+            if rules.clinician_profile and not policy.is_host else None,
+            "clinician_consent": policy.clinician_consent,
+            "clinician_sees": (rules.clinician_sees(policy.profile, policy.clinician_consent)
+                               or policy.profile).value,
             "checklist": [{"id": i.id, "text": i.text} for i in GROUP_AGREEMENT]
             if policy.state is LobbyState.PREJOIN else None,
         })

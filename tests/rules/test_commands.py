@@ -24,6 +24,7 @@ from session_rules.effects import (
     EndSession,
     PauseMedia,
     RecordIncident,
+    SetClinicianConsent,
     SetFocus,
     SetLocked,
     SetMuted,
@@ -221,6 +222,10 @@ DENIALS: list[tuple[str, Setup, str, Command, str]] = [
     ("lock twice", lock, "h1", Command("lock"), "no_change"),
     ("unlock when open", nothing, "h1", Command("unlock"), "no_change"),
     ("Focus off when off", nothing, "h1", Command("focus_off"), "no_change"),
+    ("clinician's view not offered", nothing, "m1",
+     Command("set_clinician_consent", enabled=True), "clinician_view_not_offered"),
+    ("host consents for themselves", nothing, "h1",
+     Command("set_clinician_consent", enabled=True), "members_only"),
     ("pause twice", pause, "h1", Command("pause"), "no_change"),
     ("resume when running", nothing, "h1", Command("resume"), "no_change"),
     ("checklist incomplete", nothing, "p1",
@@ -623,3 +628,30 @@ def test_focus_starts_as_the_group_rule_says_and_a_host_switches_it() -> None:
     assert room().focus is False
     with pytest.raises(InvalidRules):
         GroupRules(focus="yes")  # type: ignore[arg-type]
+
+
+def test_clinician_view_only_with_consent_and_only_when_lighter() -> None:
+    rules = GroupRules(minimum_profile=Profile.AVATAR, clinician_profile=Profile.BLUR,
+                       allowed_profiles=frozenset({Profile.AVATAR, Profile.CAMERA_OFF}))
+    state = room(rules)
+    assert run(state, "m1", Command("set_clinician_consent", enabled=False)).reason_code == \
+        "no_change"
+    decision = run(state, "m1", Command("set_clinician_consent", enabled=True))
+    assert decision.allowed and decision.effects == [SetClinicianConsent("m1", True)]
+    m1 = state.participants["m1"]
+    assert m1.clinician_consent and not state.participants["m2"].clinician_consent
+    assert rules.clinician_sees(m1.profile, m1.clinician_consent) is Profile.BLUR
+    assert rules.clinician_sees(Profile.AVATAR, False) is None
+    # nothing to add for a member the group already sees as much of, or not at all
+    assert rules.clinician_sees(Profile.NONE, True) is None
+    assert rules.clinician_sees(Profile.BLUR, True) is None
+    assert rules.clinician_sees(Profile.CAMERA_OFF, True) is None
+    # withdrawn at any time, from the room too
+    assert run(state, "m1", Command("set_clinician_consent", enabled=False)).allowed
+    assert not state.participants["m1"].clinician_consent
+    assert GroupRules.from_dict({"clinician_profile": "blur"}).clinician_profile is Profile.BLUR
+    assert GroupRules.from_dict({"clinician_profile": "blur"}).to_dict()["clinician_profile"] \
+        == "blur"
+    for bad in ("camera_off", "sepia", 3):
+        with pytest.raises(InvalidRules):
+            GroupRules.from_dict({"clinician_profile": bad})

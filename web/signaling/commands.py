@@ -86,6 +86,17 @@ class SetTextOnly(_Command):
         return Command(self.name, enabled=self.enabled)
 
 
+class SetClinicianConsent(_Command):
+    """A member agrees (true) or no longer agrees that their clinician sees them through the
+    group's lighter clinician profile."""
+
+    name: Literal["set_clinician_consent"]
+    consent: bool
+
+    def to_command(self) -> Command:
+        return Command(self.name, enabled=self.consent)
+
+
 class Chat(_Command):
     name: Literal["chat"]
     to: Literal["all", "host", "lobby"] = "all"
@@ -106,8 +117,8 @@ class ConfirmChecklist(_Command):
 
 
 WireCommand = Annotated[
-    Bare | Targeted | SelfOrTarget | EnforceProfile | SetOwnProfile | SetTextOnly | Chat
-    | ConfirmChecklist,
+    Bare | Targeted | SelfOrTarget | EnforceProfile | SetOwnProfile | SetTextOnly
+    | SetClinicianConsent | Chat | ConfirmChecklist,
     Field(discriminator="name"),
 ]
 WIRE_COMMAND = TypeAdapter(WireCommand)

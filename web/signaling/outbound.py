@@ -80,6 +80,11 @@ class SelfState(_Out):
     allowed_profiles: list[str]
     chat_enabled: bool
     text_only_allowed: bool
+    # the group's lighter profile for the clinician (members only; None: not offered),
+    # whether this member agreed to it, and what their clinician receives of them now
+    clinician_profile: str | None = None
+    clinician_consent: bool = False
+    clinician_sees: str | None = None
     checklist: list[ChecklistItem] | None
 
 
