@@ -1,0 +1,172 @@
+"""The clinician's own view in a live room of real aiortc peers: a member who consents is seen
+by the clinician with only the background blurred while the group sees a face mask. An
+independent Haar detector finds the face in what the host receives and in nothing a peer
+receives; the second encode runs for that member only, and stops when consent is withdrawn
+or no host is left to receive it. No peer's slot is ever pointed at the clinician's copy:
+every attempt to attach a slot to a hosts-only fan-out is recorded, and there must be none."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+from confidentiality.profiles import Profile
+from sfu.fanout import Fanout, PacketTrack
+from tests.support.faces import (
+    astronaut_frames,
+    face_box_in_source,
+    faces_overlapping,
+    haar_faces,
+    write_y4m,
+)
+from tests.support.live_session import live_session
+from web.bot import Bot, ColorTrack, FileVideoTrack, ToneTrack
+
+RULES = {"minimum_profile": "face_mask", "allowed_profiles": ["face_mask", "avatar", "camera_off"],
+         "clinician_profile": "blur", "muted_on_entry": False}
+FACE = face_box_in_source("static", 0, 30)
+
+
+async def _wait_for(predicate: Any, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+def _faces(frames: list[np.ndarray]) -> int:
+    # Haar has false positives elsewhere (the suit): look only where the face really is
+    return sum(bool(faces_overlapping(haar_faces(img), FACE)) for img in frames)
+
+
+def _self_states(bot: Bot) -> list[dict[str, Any]]:
+    return [m for m in bot.messages if m.get("type") == "self_state"]
+
+
+async def _member(base_url: str, token: str, video: Any,
+                  frames: dict[str, list[np.ndarray]]) -> Bot:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base_url}/api/v1/invites/redeem", json={"token": token}) as r:
+            body = await r.text()
+            assert r.status == 200, body
+    bot = Bot(f"{base_url}/room#grant={json.loads(body)['grant']}", video=video,
+              audio=ToneTrack(), on_video_frame=lambda pid, img: frames[pid].append(img))
+    await bot.connect()
+    await _wait_for(lambda: any(m.get("checklist") for m in _self_states(bot)), 15)
+    return bot
+
+
+async def _confirm(bot: Bot) -> None:
+    state = next(m for m in _self_states(bot) if m.get("checklist"))
+    await bot.send({"type": "command", "name": "confirm_checklist",
+                    "answers": [c["id"] for c in state["checklist"]]})
+
+
+async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
+        server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # every slot pointed at the clinician's copy, by whose slot it was
+    copy_slots: list[bool] = []
+    real_add = Fanout._add
+
+    def spy(fanout: Fanout, track: PacketTrack) -> None:
+        if fanout.hosts_only:
+            copy_slots.append(track.for_host)
+        real_add(fanout, track)
+
+    monkeypatch.setattr(Fanout, "_add", spy)
+    clip = write_y4m(tmp_path / "face.y4m", astronaut_frames("static", 30))
+    live = await live_session(server, rules=RULES)
+    host_frames: dict[str, list[np.ndarray]] = defaultdict(list)
+    wren_frames: dict[str, list[np.ndarray]] = defaultdict(list)
+    robin_frames: dict[str, list[np.ndarray]] = defaultdict(list)
+    host = Bot(f"{live.base_url}/room#grant={await live.host_grant()}",
+               video=ColorTrack("red"), audio=ToneTrack(),
+               on_video_frame=lambda pid, img: host_frames[pid].append(img))
+    bots = [host]
+    try:
+        await host.connect()
+        tokens = {name: link.rsplit("/", 1)[1] for name, link in live.session.links.items()}
+        robin = await _member(live.base_url, tokens["Robin"], FileVideoTrack(str(clip)),
+                              robin_frames)
+        wren = await _member(live.base_url, tokens["Wren"], FileVideoTrack(str(clip)),
+                             wren_frames)
+        bots += [robin, wren]
+        # offered at pre-join: what the clinician would see, and what the group sees
+        offered = _self_states(robin)[-1]
+        assert (offered["clinician_profile"], offered["clinician_consent"],
+                offered["clinician_sees"], offered["profile"]) == (
+            "blur", False, "face_mask", "face_mask")
+        await robin.send({"type": "command", "name": "set_clinician_consent", "consent": True,
+                          "id": "yes"})
+        await _wait_for(lambda: _self_states(robin)[-1]["clinician_consent"] is True, 10)
+        assert _self_states(robin)[-1]["clinician_sees"] == "blur"
+        for bot in (robin, wren):
+            await _confirm(bot)
+        await _wait_for(lambda: any(m.get("type") == "lobby" and len(m["waiting"]) >= 2
+                                    for m in host.messages), 20)
+        await host.send({"type": "command", "name": "admit_all", "id": "all"})
+        await _wait_for(lambda: robin.state == "admitted" and wren.state == "admitted", 20)
+        robin_id, wren_id = robin.me["id"], wren.me["id"]
+        room = live.room
+        assert room is not None
+        await _wait_for(lambda: "video" in room.get(robin_id).publications
+                        and "video" in room.get(wren_id).publications, 30)
+        # the second encode runs for the member who consented, and for nobody else
+        robin_copy = room.get(robin_id).publications["video"].host_copy
+        assert robin_copy is not None and robin_copy.second_encode
+        assert room.get(wren_id).publications["video"].host_copy is None
+
+        await _wait_for(lambda: len(host_frames[robin_id]) >= 40
+                        and len(wren_frames[robin_id]) >= 40, 120)
+        # the clinician sees Robin's face (background blurred); the group never does
+        assert _faces(host_frames[robin_id][-20:]) >= 4
+        leaks = _faces(wren_frames[robin_id])
+        assert leaks == 0, f"Robin's face reached Wren in {leaks} frames"
+        # and Wren, who did not consent, is masked for the clinician as for the group
+        await _wait_for(lambda: len(host_frames[wren_id]) >= 40, 60)
+        assert _faces(host_frames[wren_id]) == 0
+        assert live.disagreements() == []
+        # the host's slot for Robin carries the copy; no peer's slot ever did
+        host_id = host.me["id"]
+        assert [s.track.fanout for s in room.get(host_id).subscriptions
+                if s.publication_id == room.get(robin_id).publications["video"].id] \
+            == [robin_copy.fanout]
+        assert copy_slots and all(copy_slots), "a peer's slot was attached to the host copy"
+        for peer in (robin_id, wren_id):
+            assert all(s.track.fanout is not robin_copy.fanout
+                       for s in room.get(peer).subscriptions)
+
+        # consent withdrawn: the copy stops and the clinician sees what the group sees
+        await robin.send({"type": "command", "name": "set_clinician_consent", "consent": False,
+                          "id": "no"})
+        await _wait_for(lambda: _self_states(robin)[-1]["clinician_consent"] is False, 10)
+        await _wait_for(lambda: room.get(robin_id).publications["video"].host_copy is None, 10)
+        assert robin_copy.closed and room.host_view(robin_id) is None
+        # (the host may still decode a copy frame or two that was on the wire)
+        seen = len(host_frames[robin_id])
+        await _wait_for(lambda: len(host_frames[robin_id]) >= seen + 40, 60)
+        after = host_frames[robin_id][-30:]
+        assert _faces(after) == 0, "the clinician still receives the lighter copy"
+        assert live.disagreements() == []
+
+        # given again, the copy runs while a host is there, and stops once none is
+        await robin.send({"type": "command", "name": "set_clinician_consent", "consent": True,
+                          "id": "again"})
+        await _wait_for(lambda: room.get(robin_id).publications["video"].host_copy is not None,
+                        10)
+        await host.leave()
+        bots.remove(host)
+        await _wait_for(lambda: room.get(robin_id).publications["video"].host_copy is None, 10)
+        assert room.host_view(robin_id) is Profile.BLUR
+        assert copy_slots and all(copy_slots), "a peer's slot was attached to the host copy"
+    finally:
+        for bot in bots:
+            await bot.leave()
+        await live.aclose()
