@@ -4,13 +4,18 @@ away, and (for a member who dropped out) carrying the details a clinician needs 
 Alerts go to hosts only. They name a member by pseudonym, never by real name; the details
 (contact, emergency contact, where the member said they are today) come from the control
 plane's store for this one alert and are not kept here.
+
+Alerts held for the next host survive a restart: the room's live state in the store keeps
+them (`held()`, `restore()`), without their details, which are read again from the store
+when a host arrives to receive them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sfu.room import Room
@@ -38,6 +43,29 @@ MAX_KEPT = 50
 DetailsSource = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
+@dataclass(frozen=True)
+class HeldAlert:
+    """An alert waiting for the next host, as the store keeps it (never its details)."""
+
+    kind: str
+    participant_id: str | None
+    message: str
+    with_details: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "participant_id": self.participant_id,
+                "message": self.message, "with_details": self.with_details}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeldAlert:
+        """From the store (raises KeyError/TypeError/ValueError on anything else)."""
+        pid = data["participant_id"]
+        if not isinstance(data["kind"], str) or not isinstance(data["message"], str) or not (
+                pid is None or isinstance(pid, str)):
+            raise ValueError("not a held alert")
+        return cls(data["kind"], pid, data["message"], bool(data.get("with_details", False)))
+
+
 class HostAlerts:
     """One room's alerts to its hosts."""
 
@@ -48,7 +76,17 @@ class HostAlerts:
         # pseudonyms of everyone who arrived, so that an alert about someone no longer
         # connected still says who it is about
         self.pseudonyms: dict[str, str] = {}
-        self._kept: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
+        self._kept: deque[HeldAlert] = deque(maxlen=MAX_KEPT)
+        # told when what is held changes, so the room's live state is written (web.live)
+        self.on_held_changed: Callable[[], None] = lambda: None
+
+    def held(self) -> list[HeldAlert]:
+        """Alerts waiting for the next host, oldest first."""
+        return list(self._kept)
+
+    def restore(self, alerts: Iterable[HeldAlert]) -> None:
+        """Alerts held before a restart, waiting again for the next host."""
+        self._kept.extend(alerts)
 
     def name_of(self, pid: str | None) -> str:
         if pid is None:
@@ -64,29 +102,44 @@ class HostAlerts:
         text = f"{self.name_of(about_pid)} {ALERT_TEXT.get(kind, kind.replace('_', ' '))}."
         message: dict[str, Any] = {"type": "alert", "kind": kind, "participant_id": about_pid,
                                    "message": text}
-        if with_details and about_pid is not None and self.details is not None:
-            try:
-                found = await self.details(about_pid)
-            except Exception:
-                # the alert itself must still go out; the host has the roster to hand
-                logger.exception("could not read a member's safeguarding details")
-                found = None
-            if found is not None:
-                message["details"] = found
         told = 0
-        for host_id in recipients:
-            host = self.room.participants.get(host_id)
-            if host is not None and host.is_host:
-                host.send(dict(message))
-                told += 1
-        if told == 0 and kind in KEPT_FOR_ABSENT_HOST:
-            self._kept.append(message)
+        hosts = [h for h in (self.room.participants.get(i) for i in recipients)
+                 if h is not None and h.is_host]
+        if not hosts:
+            if kind in KEPT_FOR_ABSENT_HOST:
+                self._kept.append(HeldAlert(kind, about_pid, text, with_details))
+                self.on_held_changed()
+            return 0
+        if with_details:
+            await self._add_details(message, about_pid)
+        for host in hosts:
+            host.send(dict(message))
+            told += 1
         return told
 
-    def host_arrived(self, host_id: str) -> None:
+    async def _add_details(self, message: dict[str, Any], about_pid: str | None) -> None:
+        if about_pid is None or self.details is None:
+            return
+        try:
+            found = await self.details(about_pid)
+        except Exception:
+            # the alert itself must still go out; the host has the roster to hand
+            logger.exception("could not read a member's safeguarding details")
+            found = None
+        if found is not None:
+            message["details"] = found
+
+    async def host_arrived(self, host_id: str) -> None:
         """A host arrived: give them what happened while no host was there."""
         host = self.room.participants.get(host_id)
-        if host is None or not host.is_host:
+        if host is None or not host.is_host or not self._kept:
             return
         while self._kept:
-            host.send(dict(self._kept.popleft()))
+            held = self._kept.popleft()
+            message: dict[str, Any] = {"type": "alert", "kind": held.kind,
+                                       "participant_id": held.participant_id,
+                                       "message": held.message}
+            if held.with_details:
+                await self._add_details(message, held.participant_id)
+            host.send(message)
+        self.on_held_changed()

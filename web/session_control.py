@@ -263,7 +263,7 @@ class SessionController:
         if participant.state is ParticipantState.ADMITTED:
             await self.recorder.joined(pid)
         if participant.is_host:
-            self.alerts.host_arrived(pid)
+            await self.alerts.host_arrived(pid)
         return participant
 
     @property

@@ -149,3 +149,40 @@ async def test_a_session_survives_a_restart(backend: str, sig: int, tmp_path,  #
             await m.close()
         server.stop()
         store.dispose()
+
+
+async def test_an_alert_held_for_the_next_host_survives_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # no host in the room: Robin's "someone came in" waits for one; the process is killed
+    # before any host comes, and the host who arrives at the new process is still told
+    server = ConfideProcess(tmp_path / "data")
+    await server.start()
+    s, store = session_in(server)
+    host = Member("host", host_link(s, server), s.clinician.participant_id)
+    robin = await member_of(s, "Robin")
+    try:
+        _ok(await robin.command("someone_came_in", "s1"))
+
+        def held() -> list[dict[str, Any]]:
+            room = store.call(live_state.load_room, s.session_id)
+            return list(room.held_alerts) if room else []
+
+        await wait_for(lambda: [a["kind"] for a in held()] == ["someone_came_in"], 10,
+                       "the held alert in the store")
+        assert held()[0]["participant_id"] == robin.participant_id
+        assert "details" not in held()[0]
+        server.kill(signal.SIGKILL)
+        server.spawn()
+        await server.ready()
+        bot = await host.connect(timeout_s=30)
+        alert = await wait_for(lambda: next((m for m in bot.messages if m.get("type") == "alert"),
+                                            None), 15, "the held alert")
+        assert (alert["kind"], alert["participant_id"]) == ("someone_came_in",
+                                                            robin.participant_id)
+        assert alert["message"].startswith("Robin ")
+        # given once: the store no longer holds it
+        await wait_for(lambda: held() == [], 10, "the alert no longer held")
+    finally:
+        for m in (host, robin):
+            await m.close()
+        server.stop()
+        store.dispose()

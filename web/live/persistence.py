@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from session_rules.lobby import LobbyState
 from session_rules.session import SessionState
@@ -43,6 +44,7 @@ class RoomPersistence:
         self.clock = clock
         self._hashes: dict[str, str] = dict(resume_hashes or {})
         self._state: Callable[[], SessionState] | None = None
+        self._held_alerts: Callable[[], Sequence[dict[str, Any]]] = lambda: ()
         self.is_fenced = False
 
     @property
@@ -53,9 +55,13 @@ class RoomPersistence:
     def epoch(self) -> int:
         return self._epoch
 
-    def bind(self, state: Callable[[], SessionState]) -> None:
-        """Where to read the rules' state from (the controller's, as it is when written)."""
+    def bind(self, state: Callable[[], SessionState], *,
+             held_alerts: Callable[[], Sequence[dict[str, Any]]] | None = None) -> None:
+        """Where to read the rules' state from (the controller's, as it is when written), and
+        the alerts waiting for the next host."""
         self._state = state
+        if held_alerts is not None:
+            self._held_alerts = held_alerts
         self.writer.attach(self)
 
     # --- what the controller reports
@@ -87,6 +93,7 @@ class RoomPersistence:
             participants=participants,
             resume_hashes=dict(self._hashes),
             alive_at=self.clock(),
+            held_alerts=list(self._held_alerts()),
         )
 
     # --- reconnects after a restart

@@ -19,6 +19,7 @@ from session_rules.snapshot import SessionRecord, rebuild, resume_after_restart
 from sfu.errors import InvalidStateError
 from sfu.room import Room
 from web.control import keys as control_keys
+from web.host_alerts import HeldAlert
 from web.session_control import SessionController
 from web.store import Tx, live_state, sessions
 from web.store.errors import StoreError, StoreUnavailable
@@ -122,6 +123,17 @@ async def session_controller(
         state=state,
         persistence=persistence,
     )
-    persistence.bind(lambda: controller.state)
+    alerts = controller.alerts
+    if prior is not None:
+        restored = []
+        for raw in prior.held_alerts:
+            try:
+                restored.append(HeldAlert.from_dict(raw))
+            except (KeyError, TypeError, ValueError):
+                logger.warning("room %s: a held host alert could not be read", room.id)
+        alerts.restore(restored)
+    alerts.on_held_changed = persistence.changed
+    persistence.bind(lambda: controller.state,
+                     held_alerts=lambda: [a.to_dict() for a in alerts.held()])
     persistence.changed()
     return controller

@@ -472,6 +472,7 @@ function onSelfState(ss) {
   $("prejoin-text-only-field").hidden = !ss.text_only_allowed;
   $("text-only-field").hidden = !ss.text_only_allowed && !ss.text_only;
   $("text-only").checked = Boolean(ss.text_only);
+  showClinicianView(ss);
   if (ss.checklist) renderChecklist(ss.checklist, updateAgree);
 
   const mic = $("btn-mic");
@@ -496,6 +497,25 @@ function onSelfState(ss) {
 }
 
 function isHost() { return Boolean(state.me && state.me.role === "host"); }
+
+// the clinician's own view: offered by the group, given or withdrawn by the member; the
+// server decides what the clinician receives (`clinician_sees`), this only says it plainly
+function showClinicianView(ss) {
+  const offered = Boolean(ss.clinician_profile);
+  $("prejoin-clinician-view").hidden = !offered;
+  $("room-clinician-view").hidden = !offered;
+  if (!offered) return;
+  for (const el of document.querySelectorAll(".cv-clinician")) {
+    el.textContent = profileLabel(ss.clinician_sees || ss.profile);
+  }
+  for (const el of document.querySelectorAll(".cv-group")) el.textContent = profileLabel(ss.profile);
+  for (const el of document.querySelectorAll(".cv-offered")) {
+    el.textContent = profileLabel(ss.clinician_profile);
+  }
+  for (const box of document.querySelectorAll(".clinician-consent")) {
+    box.checked = Boolean(ss.clinician_consent);
+  }
+}
 
 function updateAgree() {
   $("btn-agree").disabled = !checklistComplete() || !arrival.ready();
@@ -939,6 +959,15 @@ $("text-only").addEventListener("change", async (ev) => {
   if (reply.type !== "ok") ev.target.checked = !enabled;
   else if (!enabled) notify("Use the camera and microphone buttons when you are ready.");
 });
+
+for (const box of document.querySelectorAll(".clinician-consent")) {
+  box.addEventListener("change", async (ev) => {
+    const reply = await command("set_clinician_consent", { consent: ev.target.checked });
+    if (reply.type !== "ok" && state.selfState) {
+      ev.target.checked = Boolean(state.selfState.clinician_consent);
+    }
+  });
+}
 
 $("prejoin-text-only").addEventListener("change", (ev) => {
   $("device-check").hidden = ev.target.checked;

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -50,6 +51,8 @@ class RoomSnapshot:
     # participant id -> sha256 of their current reconnect token
     resume_hashes: dict[str, str] = field(default_factory=dict)
     alive_at: float = 0.0
+    # alerts waiting for the next host (web.host_alerts.HeldAlert, as JSON)
+    held_alerts: Sequence[dict[str, Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class StoredRoom:
     participants: list[ParticipantRecord]
     resume_hashes: dict[str, str]
     alive_at: float
+    held_alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _record(row: LiveParticipant) -> ParticipantRecord:
@@ -84,6 +88,7 @@ def _record(row: LiveParticipant) -> ParticipantRecord:
         video_stopped=row.video_stopped,
         video_held_by_host=row.video_held_by_host,
         text_only=row.text_only,
+        clinician_consent=bool(row.clinician_consent),
     )
 
 
@@ -104,6 +109,7 @@ def _fill(row: LiveParticipant, rec: ParticipantRecord, seq: int) -> None:
     row.video_stopped = rec.video_stopped
     row.video_held_by_host = rec.video_held_by_host
     row.text_only = rec.text_only
+    row.clinician_consent = rec.clinician_consent
 
 
 def _stored(tx: Tx, row: LiveRoom) -> StoredRoom:
@@ -127,6 +133,7 @@ def _stored(tx: Tx, row: LiveRoom) -> StoredRoom:
         participants=[_record(p) for p in people],
         resume_hashes={p.participant_id: p.resume_hash for p in people if p.resume_hash},
         alive_at=row.alive_at_s,
+        held_alerts=list(row.held_alerts or []),
     )
 
 
@@ -185,6 +192,7 @@ def save_room(tx: Tx, snap: RoomSnapshot, *, epoch: int) -> None:
     row = _owned(tx, snap.room_id, epoch)
     row.locked, row.paused, row.ended = snap.session.locked, snap.session.paused, snap.session.ended
     row.focus = snap.session.focus
+    row.held_alerts = [dict(a) for a in snap.held_alerts]
     row.rules = snap.session.rules_dict()
     row.starts_at_s = snap.session.starts_at
     row.alive_at_s = max(row.alive_at_s, snap.alive_at)

@@ -258,6 +258,8 @@ class LiveRoom(Base):
     ended: Mapped[bool] = mapped_column(Boolean)
     # Focus as the host last set it (migration 0004); null: as the rules say
     focus: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # alerts waiting for the next host, without their details (migration 0005)
+    held_alerts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # the last moment the owner was known to run the room (writes and heartbeats)
     alive_at_s: Mapped[float] = mapped_column(Float)
 
@@ -282,6 +284,8 @@ class LiveParticipant(Base):
     video_stopped: Mapped[bool] = mapped_column(Boolean)
     video_held_by_host: Mapped[bool] = mapped_column(Boolean)
     text_only: Mapped[bool] = mapped_column(Boolean)
+    # agreed to the clinician's own view (migration 0005); null in older rows: not agreed
+    clinician_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # sha256 of the reconnect token of their latest connection (never the token itself)
     resume_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

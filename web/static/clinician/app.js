@@ -136,6 +136,7 @@ function showSettings(group) {
   }
   $("ask-location").checked = group.rules.ask_location !== false;
   $("focus-rule").checked = group.rules.focus === true;
+  $("clinician-profile").value = group.rules.clinician_profile || "";
   const mode = group.rules.feedback || "off";
   for (const radio of document.querySelectorAll('#settings-form input[name="feedback"]')) {
     radio.checked = radio.value === mode;
@@ -286,6 +287,7 @@ $("settings-form").addEventListener("submit", (event) => {
       measures,
       ask_location: $("ask-location").checked,
       focus: $("focus-rule").checked,
+      clinician_profile: $("clinician-profile").value || null,
       feedback: feedback ? feedback.value : "off",
       late_join_cutoff_min: Number($("late-cutoff").value),
     };
