@@ -34,10 +34,12 @@ RULES = {"minimum_profile": "face_mask", "allowed_profiles": ["face_mask", "avat
 FACE = face_box_in_source("static", 0, 30)
 
 
-async def _wait_for(predicate: Any, timeout_s: float = 30.0) -> None:
+async def _wait_for(predicate: Any, timeout_s: float = 30.0,
+                    why: Any = lambda: "") -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        assert asyncio.get_running_loop().time() < deadline, \
+            f"condition not met in time {why()}"
         await asyncio.sleep(0.1)
 
 
@@ -151,7 +153,15 @@ async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
         assert robin_copy.closed and room.host_view(robin_id) is None
         # (the host may still decode a copy frame or two that was on the wire)
         seen = len(host_frames[robin_id])
-        await _wait_for(lambda: len(host_frames[robin_id]) >= seen + 40, 60)
+
+        def slot() -> str:
+            pub = room.get(robin_id).publications["video"]
+            return str([(s.track.fanout is pub.fanout, s.track.packets_sent,
+                         s.track.packets_dropped, s.track._need_keyframe)
+                        for s in room.get(host_id).subscriptions
+                        if s.publication_id == pub.id]) + f" {len(host_frames[robin_id])}"
+
+        await _wait_for(lambda: len(host_frames[robin_id]) >= seen + 40, 60, slot)
         after = host_frames[robin_id][-30:]
         assert _faces(after) == 0, "the clinician still receives the lighter copy"
         assert live.disagreements() == []
