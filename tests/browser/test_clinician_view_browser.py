@@ -30,7 +30,7 @@ from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
 from web.bot import Bot, ColorTrack, ToneTrack
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RULES = {"minimum_profile": "face_mask", "allowed_profiles": ["face_mask", "avatar", "camera_off"],
          "clinician_profile": "blur", "muted_on_entry": False}

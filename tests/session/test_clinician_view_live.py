@@ -29,6 +29,8 @@ from tests.support.faces import (
 from tests.support.live_session import live_session
 from web.bot import Bot, ColorTrack, FileVideoTrack, ToneTrack
 
+pytestmark = pytest.mark.slow
+
 RULES = {"minimum_profile": "face_mask", "allowed_profiles": ["face_mask", "avatar", "camera_off"],
          "clinician_profile": "blur", "muted_on_entry": False}
 FACE = face_box_in_source("static", 0, 30)
