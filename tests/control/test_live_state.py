@@ -57,16 +57,21 @@ def test_a_room_round_trips_exactly_and_is_fenced_by_epoch(store: Store) -> None
         _rec("p_2", LobbyState.DISCONNECTED, disconnected_at=CHANGED + 0.25,
              state_before_disconnect=LobbyState.ADMITTED, profile=Profile.AVATAR,
              profile_floor=Profile.FACE_MASK, video_held_by_host=True, video_stopped=True),
-        _rec("p_3", LobbyState.WAITING, hand_raised=True, text_only=True, unmute_allowed=True),
+        _rec("p_3", LobbyState.WAITING, hand_raised=True, text_only=True, unmute_allowed=True,
+             clinician_consent=True),
     ]
     # Focus switched on by the host (the rules start it off) is kept too
     session = SessionRecord(rules, STARTS, True, True, False, True)
+    # and an alert held for the next host (its details are never stored)
+    held = [{"kind": "someone_came_in", "participant_id": "p_3", "message": "Robin pressed",
+             "with_details": False}]
     snap = RoomSnapshot("s_room", "s_room", session, people, {"p_2": "ab" * 32},
-                        alive_at=CHANGED + 1)
+                        alive_at=CHANGED + 1, held_alerts=held)
     store.call(live_state.save_room, snap, epoch=1)
     got = store.call(live_state.load_room, "s_room")
     assert got is not None
     assert got.session == session and got.participants == people
+    assert got.held_alerts == held
     assert got.resume_hashes == {"p_2": "ab" * 32}
     assert (got.node_id, got.epoch, got.running, got.alive_at) == ("node-a", 1, True, CHANGED + 1)
 
