@@ -60,3 +60,23 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 
 LinkFactory = Callable[..., str]
+
+# tests whose outcome depends on media flowing in real time (frame rates, freezes, a browser
+# decoding, several server processes racing): scripts/test.sh runs them one at a time, after
+# the others have shared the machine's cores
+_REALTIME_DIRS = {"browser", "sfu", "privacy_room", "cluster", "live", "session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        try:
+            top = item.path.relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if (
+            top in _REALTIME_DIRS
+            or item.get_closest_marker("browser") is not None
+            or item.get_closest_marker("slow") is not None
+        ):
+            item.add_marker(pytest.mark.realtime)
