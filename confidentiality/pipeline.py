@@ -75,6 +75,7 @@ class PrivacyPipeline:
         )
         self._load_timeout_s = load_timeout_s
         self._warm_wait_s = warm_wait_s
+        self._first_frame = True  # nothing has gone out yet
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="privacy-transform"
@@ -155,6 +156,7 @@ class PrivacyPipeline:
 
     def _process(self, frame: av.VideoFrame) -> av.VideoFrame:
         profile = self.profile
+        first, self._first_frame = self._first_frame, False
         if profile is Profile.NONE:
             return frame
         width, height = frame.width, frame.height
@@ -166,7 +168,7 @@ class PrivacyPipeline:
             return self._placeholder(frame, size)
         if profile is Profile.CAMERA_OFF:
             return stamp(placeholder_frame(*size, self._display_name, CAMERA_OFF_REASON), frame)
-        transform = self._loaded_transform()
+        transform = self._loaded_transform(first)
         if transform is None:
             return self._placeholder(frame, size)
         if self._pending is not None and not self._pending.done():
@@ -232,7 +234,7 @@ class PrivacyPipeline:
                 log.warning("privacy transform could not warm up", exc_info=True)
         return transform
 
-    def _loaded_transform(self) -> FrameTransform | None:
+    def _loaded_transform(self, first: bool) -> FrameTransform | None:
         if self._transform is not None:
             return self._transform
         if self._load_failed:
@@ -242,12 +244,15 @@ class PrivacyPipeline:
                 self._start_load()
             future = self._load_future
         assert future is not None
-        # while the models are still within their warm-up budget the frame waits for them
-        # (this thread is the media processor's own: waiting here holds back nothing but this
-        # publication's frames, and "latest frame wins" drops the backlog); after it, a frame
-        # waits only its deadline, and goes out as a placeholder
-        loading_s = time.monotonic() - self._load_started_s
-        wait_s = max(self._deadline_s, self._warm_wait_s - loading_s)
+        # the stream's first frame waits for the models while they are within their warm-up
+        # budget (this thread is the media processor's own: waiting holds back nothing but
+        # this publication's frames, and "latest frame wins" drops the backlog). Any later
+        # frame waits only its deadline and goes out as a placeholder: after a switch from
+        # `none` the group must not keep the last unprocessed picture on screen while the
+        # models load; the placeholder card replaces it at once
+        wait_s = self._deadline_s
+        if first:
+            wait_s = max(wait_s, self._warm_wait_s - (time.monotonic() - self._load_started_s))
         try:
             self._transform = future.result(timeout=wait_s)
         except concurrent.futures.TimeoutError:

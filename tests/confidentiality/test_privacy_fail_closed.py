@@ -149,11 +149,23 @@ def test_the_first_frame_waits_for_the_models_and_is_processed(events: EventLog)
     late = make_pipeline(Profile.BLUR, events, deadline_ms=50, warm_wait_s=0.3,
                          transform_factory=lambda: slower)
     card = video_frame_rgb(late.process(to_video_frame(SOURCE, 0)))
-    assert card.any() and not np.array_equal(card, SOURCE)
+    assert np.abs(card.astype(np.int16) - SOURCE).mean() > 20  # the card, not the picture
     assert slower.warmed.wait(5)
     assert not video_frame_rgb(late.process(to_video_frame(SOURCE, 1))).any()
+    # after a switch from `none` nothing waits: the unprocessed picture is replaced at once
+    switched = ColdTransform()
+    later = make_pipeline(Profile.NONE, events, deadline_ms=50,
+                          transform_factory=lambda: switched)
+    shown = video_frame_rgb(later.process(to_video_frame(SOURCE, 0))).astype(np.int16)
+    assert np.abs(shown - SOURCE).mean() < 5  # `none`: the picture itself
+    later.set_profile(Profile.BLUR)
+    started = time.monotonic()
+    card = video_frame_rgb(later.process(to_video_frame(SOURCE, 1)))
+    assert time.monotonic() - started < ColdTransform.SETUP_S
+    assert np.abs(card.astype(np.int16) - SOURCE).mean() > 20  # the card, not the picture
     pipeline.close()
     late.close()
+    later.close()
     assert events.kinds() == []
 
 
