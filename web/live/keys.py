@@ -17,6 +17,10 @@ class RoomTokens(Protocol):
         """A token above `stored_epoch` under which this node owns the room, or raise."""
         ...
 
+    def room_fenced(self, room_id: str) -> None:
+        """The store refused a write of `room_id`: another node took it over."""
+        ...
+
 
 WRITER = web.AppKey("live_writer", DurableWriter)
 ROOM_TOKENS = web.AppKey("live_room_tokens", RoomTokens)
