@@ -209,9 +209,9 @@ async def test_three_nodes_place_fail_over_and_drain(
         # --- `confide nodes drain`: the restarted node hands the second group on to n3
         draining = placed[second.s.session_id]["node_id"]
         assert draining != "n3"
+        drained = time.monotonic()
         code, out = await cluster.nodes_cli("drain", draining)
         assert code == 0, out
-        drained = time.monotonic()
         took = await _back_in_place(second, drained)
         logger.warning("drain: the drained node's group was back in %.2f s", took)
         proc = cluster.nodes[draining].proc
