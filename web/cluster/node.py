@@ -328,10 +328,12 @@ class ClusterNode:
             if exc.code in ("room_not_open", "session_ended"):
                 await self.placement.release(record.room_id, record.token)
 
-    def room_fenced(self, room_id: str) -> None:
+    def room_fenced(self, room_id: str, token: int) -> None:
         """The store refused a write of a room run here: another node holds a later token.
-        Stop running it now rather than at the next heartbeat."""
-        if room_id in self.owned:
+        Stop running it now rather than at the next heartbeat (unless the refused write was
+        of an earlier run of the room here, under an older token)."""
+        mine = self.owned.get(room_id)
+        if mine is not None and mine.token == token:
             task = asyncio.ensure_future(self._fenced(room_id))
             self._fencing.add(task)
             task.add_done_callback(self._fencing.discard)

@@ -17,8 +17,9 @@ class RoomTokens(Protocol):
         """A token above `stored_epoch` under which this node owns the room, or raise."""
         ...
 
-    def room_fenced(self, room_id: str) -> None:
-        """The store refused a write of `room_id`: another node took it over."""
+    def room_fenced(self, room_id: str, token: int) -> None:
+        """The store refused a write of `room_id` under `token`: another node took it
+        over."""
         ...
 
 

@@ -35,7 +35,7 @@ class RoomPersistence:
         epoch: int,
         resume_hashes: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
-        on_fenced: Callable[[str], None] | None = None,
+        on_fenced: Callable[[str, int], None] | None = None,
     ) -> None:
         self.writer = writer
         self.on_fenced = on_fenced
@@ -81,7 +81,7 @@ class RoomPersistence:
             return
         self.is_fenced = True
         if self.on_fenced is not None:
-            self.on_fenced(self._room_id)
+            self.on_fenced(self._room_id, self._epoch)
 
     # --- what the writer reads
     def snapshot(self) -> RoomSnapshot:
