@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 TransformFactory = Callable[[], FrameTransform]
 
+# how long a frame may wait for the models to finish loading (measured from when the load
+# began) before it goes out as a placeholder: a member's camera starts on processed frames,
+# not on a second of placeholder cards, and what the group sees first is a real picture
+WARM_WAIT_S = 2.0
+
 
 class PrivacyPipeline:
     """Applies a participant's privacy profile to each frame, failing closed.
@@ -57,6 +62,7 @@ class PrivacyPipeline:
         transform_factory: TransformFactory | None = None,
         model_dir: Path | None = None,
         load_timeout_s: float = 10.0,
+        warm_wait_s: float = WARM_WAIT_S,
     ) -> None:
         if deadline_ms <= 0:
             raise ValueError(f"deadline_ms must be positive, got {deadline_ms}")
@@ -68,6 +74,7 @@ class PrivacyPipeline:
             lambda: MediaPipeTransform(model_dir=model_dir)
         )
         self._load_timeout_s = load_timeout_s
+        self._warm_wait_s = warm_wait_s
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="privacy-transform"
@@ -235,8 +242,14 @@ class PrivacyPipeline:
                 self._start_load()
             future = self._load_future
         assert future is not None
+        # while the models are still within their warm-up budget the frame waits for them
+        # (this thread is the media processor's own: waiting here holds back nothing but this
+        # publication's frames, and "latest frame wins" drops the backlog); after it, a frame
+        # waits only its deadline, and goes out as a placeholder
+        loading_s = time.monotonic() - self._load_started_s
+        wait_s = max(self._deadline_s, self._warm_wait_s - loading_s)
         try:
-            self._transform = future.result(timeout=self._deadline_s)
+            self._transform = future.result(timeout=wait_s)
         except concurrent.futures.TimeoutError:
             # still loading: a quiet placeholder, an alert only if it takes far too long
             if time.monotonic() - self._load_started_s > self._load_timeout_s:
