@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 TransformFactory = Callable[[], FrameTransform]
 
+# how long a frame may wait for the models to finish loading (measured from when the load
+# began) before it goes out as a placeholder: a member's camera starts on processed frames,
+# not on a second of placeholder cards, and what the group sees first is a real picture
+WARM_WAIT_S = 2.0
+
 
 class PrivacyPipeline:
     """Applies a participant's privacy profile to each frame, failing closed.
@@ -57,6 +62,7 @@ class PrivacyPipeline:
         transform_factory: TransformFactory | None = None,
         model_dir: Path | None = None,
         load_timeout_s: float = 10.0,
+        warm_wait_s: float = WARM_WAIT_S,
     ) -> None:
         if deadline_ms <= 0:
             raise ValueError(f"deadline_ms must be positive, got {deadline_ms}")
@@ -68,6 +74,8 @@ class PrivacyPipeline:
             lambda: MediaPipeTransform(model_dir=model_dir)
         )
         self._load_timeout_s = load_timeout_s
+        self._warm_wait_s = warm_wait_s
+        self._first_frame = True  # nothing has gone out yet
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="privacy-transform"
@@ -148,6 +156,7 @@ class PrivacyPipeline:
 
     def _process(self, frame: av.VideoFrame) -> av.VideoFrame:
         profile = self.profile
+        first, self._first_frame = self._first_frame, False
         if profile is Profile.NONE:
             return frame
         width, height = frame.width, frame.height
@@ -159,7 +168,7 @@ class PrivacyPipeline:
             return self._placeholder(frame, size)
         if profile is Profile.CAMERA_OFF:
             return stamp(placeholder_frame(*size, self._display_name, CAMERA_OFF_REASON), frame)
-        transform = self._loaded_transform()
+        transform = self._loaded_transform(first)
         if transform is None:
             return self._placeholder(frame, size)
         if self._pending is not None and not self._pending.done():
@@ -225,7 +234,7 @@ class PrivacyPipeline:
                 log.warning("privacy transform could not warm up", exc_info=True)
         return transform
 
-    def _loaded_transform(self) -> FrameTransform | None:
+    def _loaded_transform(self, first: bool) -> FrameTransform | None:
         if self._transform is not None:
             return self._transform
         if self._load_failed:
@@ -235,8 +244,17 @@ class PrivacyPipeline:
                 self._start_load()
             future = self._load_future
         assert future is not None
+        # the stream's first frame waits for the models while they are within their warm-up
+        # budget (this thread is the media processor's own: waiting holds back nothing but
+        # this publication's frames, and "latest frame wins" drops the backlog). Any later
+        # frame waits only its deadline and goes out as a placeholder: after a switch from
+        # `none` the group must not keep the last unprocessed picture on screen while the
+        # models load; the placeholder card replaces it at once
+        wait_s = self._deadline_s
+        if first:
+            wait_s = max(wait_s, self._warm_wait_s - (time.monotonic() - self._load_started_s))
         try:
-            self._transform = future.result(timeout=self._deadline_s)
+            self._transform = future.result(timeout=wait_s)
         except concurrent.futures.TimeoutError:
             # still loading: a quiet placeholder, an alert only if it takes far too long
             if time.monotonic() - self._load_started_s > self._load_timeout_s:

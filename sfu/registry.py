@@ -92,6 +92,10 @@ class RoomRegistry:
         self._used_jtis[grant.jti] = (grant.expires_at, grant.participant_id)
         return resumable
 
+    def grant_settled(self, grant: Grant) -> None:
+        """The join that claimed `grant` is over, let in or refused (a registry that keeps
+        used grants somewhere lasting writes it now: see the live registry)."""
+
     async def drop_if_empty(self, room: Room) -> None:
         if room.closed and self.rooms.get(room.id) is room:
             del self.rooms[room.id]

@@ -813,6 +813,12 @@ class Room:
             estimate.delivered_bps / 1000, estimate.sent_bps / 1000, estimate.loss * 100,
             "paused" if paused else "resumed", changed)
         subscriber.send({"type": "link_weak", "video": "paused" if paused else "resumed"})
+        # the clinician knows why a member may not react to what is shown (only the switch
+        # to audio first: its end is the member seeing again, nothing to act on)
+        if paused:
+            self.alert_hosts("link_weak", subscriber,
+                             f"{subscriber.display_name}'s connection is weak: they can hear "
+                             "the group, but others' video is paused for them for now.")
         self._emit("link_weak", participant_id=subscriber.id, video_paused=paused,
                    delivered_bps=int(estimate.delivered_bps))
 

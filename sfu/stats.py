@@ -49,6 +49,8 @@ class MediaStats:
         self.worker_restarts = 0
         # subscribers switched to audio first because their downlink was too weak for video
         self.audio_first = 0
+        # processed publications whose worker made nothing for a while (starved of CPU)
+        self.stalls = 0
         self.placeholder_frames = 0
         self.transform_ms = Histogram(TRANSFORM_BUCKETS_MS)
 
@@ -67,6 +69,10 @@ class MediaStats:
     def switched_to_audio_first(self) -> None:
         """The server paused others' video to one subscriber on a weak downlink."""
         self.audio_first += 1
+
+    def stalled(self) -> None:
+        """A processed publication's worker made nothing while its source kept sending."""
+        self.stalls += 1
 
     def worker_restarted(self) -> None:
         self.worker_restarts += 1

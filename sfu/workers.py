@@ -14,7 +14,12 @@ Fail closed across the boundary:
 - a worker that dies takes no picture with it: subscribers keep the last processed frame,
   the host is alerted, and a fresh worker picks the publications up at the next keyframe;
 - a worker that falls behind gets no unbounded backlog: packets wait at most
-  `MAX_BUFFERED_BYTES` here, beyond that they are dropped until the next source keyframe.
+  `MAX_BUFFERED_BYTES` here, beyond that they are dropped until the next source keyframe;
+- a worker that is alive but makes nothing (starved of CPU: it runs at the lowest priority,
+  so the event loop always wins) sends no placeholder either, so this side notices: a
+  publication whose source keeps sending while nothing came back for `STALL_S` is reported
+  as paused (a missed deadline, so the host hears of it only if it lasts), and as restored
+  at its next output.
 """
 
 from __future__ import annotations
@@ -65,6 +70,12 @@ WORKER_MALLOC_ARENAS = 2
 # again (a broken install would otherwise restart forever); its publications stay paused
 QUICK_DEATH_S = 10.0
 MAX_QUICK_DEATHS = 3
+# a source sending this long with nothing back from the worker: its video is paused
+STALL_S = 3.0
+# ...provided the source sent within this long (a source that stopped is not a stall)
+SOURCE_LIVE_S = 1.0
+# how often the pool looks for stalls
+STALL_CHECK_S = 0.5
 
 # (packet, is a keyframe, epoch of the profile it was made under)
 PacketEmit = Callable[[av.Packet, bool, int], None]
@@ -140,6 +151,11 @@ class RemoteProcessor:
         self._on_event = on_event
         self._skip_to_keyframe = False
         self._lost = False  # the worker died; recovered at its successor's first packet
+        # stall watch (monotonic seconds): the first packet in since the last one out, the
+        # last packet in, and whether the pause was reported
+        self._waiting_since: float | None = None
+        self._last_in = 0.0
+        self._stalled = False
         self.closed = False
         self.frames_out = 0
         self.dropped_packets = 0
@@ -153,6 +169,10 @@ class RemoteProcessor:
     def submit(self, packet: av.Packet, keyframe: bool) -> None:
         if self.closed:
             return
+        now = time.monotonic()
+        self._last_in = now
+        if self._waiting_since is None:
+            self._waiting_since = now
         if self._worker.congested():
             # fail safe and bounded: drop up to the next keyframe, which restarts decoding
             if not self._skip_to_keyframe:
@@ -200,8 +220,9 @@ class RemoteProcessor:
         epoch, packet, keyframe = parse_packet(body)
         if self.closed or epoch != self.spec.epoch:
             return
-        if self._lost:
-            self._lost = False
+        self._waiting_since = None
+        if self._lost or self._stalled:
+            self._lost = self._stalled = False
             self._on_event(PrivacyEvent("recovered", f"{self.spec.display_name}: video restored"))
         self.frames_out += 1
         self._emit(packet, keyframe, epoch)
@@ -213,6 +234,26 @@ class RemoteProcessor:
         data = json.loads(body)
         self._on_event(PrivacyEvent(data["kind"], str(data["detail"]), int(data["faces"]),
                                     late=bool(data.get("late", False))))
+
+    def check_stall(self, now: float) -> None:
+        """Report a pause once, when the source is live and its worker has made nothing."""
+        since = self._waiting_since
+        if (
+            self.closed
+            or self._stalled
+            or self._lost
+            or since is None
+            or now - since < STALL_S
+            or now - self._last_in > SOURCE_LIVE_S
+        ):
+            return
+        self._stalled = True
+        MEDIA.stalled()
+        logger.warning("processed video %d: nothing from its worker for %.0f s", self.handle,
+                       now - since)
+        self._on_event(PrivacyEvent(
+            "fail_closed", f"{self.spec.display_name}: video paused (the server is too busy "
+            "to process it)", late=True))
 
     def on_worker_lost(self) -> None:
         self._lost = True
@@ -391,6 +432,7 @@ class MediaWorkers:
         self.factory = factory
         self._workers: list[_Worker] = []
         self._next_handle = 0
+        self._stall_watch: asyncio.Task[None] | None = None
         self.closed = False
         # workers that kept dying at start and were not restarted (a broken install)
         self.given_up = 0
@@ -413,7 +455,20 @@ class MediaWorkers:
                                     request_source_keyframe=request_source_keyframe,
                                     on_event=on_event)
         worker.open(processor)
+        if self._stall_watch is None:
+            self._stall_watch = asyncio.ensure_future(self._watch_stalls())
         return processor
+
+    async def _watch_stalls(self) -> None:
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            now = time.monotonic()
+            for worker in self._workers:
+                for processor in list(worker.processors.values()):
+                    try:
+                        processor.check_stall(now)
+                    except Exception:  # one publication's alert must not stop the watch
+                        logger.exception("stall check for %s failed", processor.handle)
 
     def retire(self, worker: _Worker) -> None:
         """Forget a worker that will not be restarted; new publications get a fresh one."""
@@ -432,6 +487,11 @@ class MediaWorkers:
 
     async def aclose(self) -> None:
         self.closed = True
+        watch, self._stall_watch = self._stall_watch, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         workers, self._workers = self._workers, []
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
 

@@ -60,3 +60,30 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 
 LinkFactory = Callable[..., str]
+
+# tests whose outcome depends on media flowing in real time (frame rates, freezes, a browser
+# decoding, several server processes racing): scripts/test.sh runs them one at a time, after
+# the others have shared the machine's cores
+_REALTIME_DIRS = {"browser", "sfu", "privacy_room", "cluster", "live", "session"}
+# ...except these modules there, which check messages, records and refusals, not media timing
+_SHARED_MODULES = {
+    "sfu/test_aiortc_compat.py", "sfu/test_downlink.py", "sfu/test_privacy_alerts.py",
+    "sfu/test_hostile_sdp.py", "session/test_host_control.py", "session/test_incoming_video.py",
+    "session/test_measures_live.py", "session/test_names_hidden.py",
+    "session/test_session_model.py", "live/test_rooms.py", "live/test_writer.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        try:
+            parts = item.path.relative_to(tests_dir).parts
+        except ValueError:
+            continue
+        if (
+            (parts[0] in _REALTIME_DIRS and "/".join(parts) not in _SHARED_MODULES)
+            or item.get_closest_marker("browser") is not None
+            or item.get_closest_marker("slow") is not None
+        ):
+            item.add_marker(pytest.mark.realtime)

@@ -132,7 +132,7 @@ def _hazards(args: argparse.Namespace) -> int:
     record = Path(args.record) if getattr(args, "record", None) else None
     if args.hazards_command == "record":
         return hazards_cmd.record(
-            Path(args.junit), out=Path(args.out) if args.out else None,
+            [Path(j) for j in args.junit], out=Path(args.out) if args.out else None,
             repo_root=Path(args.repo_root).resolve(), commit=args.commit,
         )
     path = Path(args.path) if getattr(args, "path", None) else None
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("path", nargs="?")
     ev.add_argument("--record", default=None, help="the evidence record (default: shipped)")
     rec = hsub.add_parser("record", help="make the evidence record from a JUnit XML report (CI)")
-    rec.add_argument("junit")
+    rec.add_argument("junit", nargs="+", help="one report per part of the suite's run")
     rec.add_argument("--out", default=None, help="default: the package's shipped record")
     rec.add_argument("--repo-root", default=".", help="the checkout the tests ran in")
     rec.add_argument("--commit", default=None, help="default: the checkout's git commit")

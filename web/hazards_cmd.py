@@ -94,26 +94,29 @@ def evidence(
 
 
 def record(
-    junit: Path, *, out: Path | None = None, repo_root: Path, commit: str | None = None
+    junits: list[Path], *, out: Path | None = None, repo_root: Path, commit: str | None = None
 ) -> int:
-    """Turn a JUnit XML report into the evidence record the service ships and shows."""
+    """Turn the suite's JUnit XML reports into the evidence record the service ships and
+    shows."""
     target = out if out is not None else SHIPPED_DIR / RECORD_NAME
-    try:
-        xml = junit.read_bytes()
-    except OSError as exc:
-        print(f"{junit}: cannot read: {exc.strerror}")
-        return 2
+    reports: list[bytes] = []
+    for junit in junits:
+        try:
+            reports.append(junit.read_bytes())
+        except OSError as exc:
+            print(f"{junit}: cannot read: {exc.strerror}")
+            return 2
     try:
         log_hash: str | None = content_hash(read_log(repo_root / "hazard_log.md")[0])
     except HazardLogUnreadable:
         log_hash = None
     try:
         made = from_junit(
-            xml, repo_root=repo_root, commit=commit or git_commit(repo_root),
+            reports, repo_root=repo_root, commit=commit or git_commit(repo_root),
             hazard_log_hash=log_hash,
         )
     except EvidenceRecordError as exc:
-        print(f"{junit}: {exc.message}")
+        print(f"{' '.join(map(str, junits))}: {exc.message}")
         return 2
     write_record(made, target)
     counts = ", ".join(f"{n} {o}" for o, n in made.summary().items())

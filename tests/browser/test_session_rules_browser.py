@@ -3,7 +3,6 @@ text-only participation and reconnecting, against a real server and store."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -347,6 +346,12 @@ async def test_text_only_member_and_declined(server, face_video: Path) -> None: 
 
 
 async def test_reconnect_within_and_after_the_grace_period(server, face_video: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.live_session import ManualClock
+    from web import keys
+
+    # the room's clock skips the grace period rather than the test sleeping through it
+    clock = ManualClock()
+    server.app[keys.ROOMS].clock = clock
     s = open_session(server.app, server.base_url, members=[("Araminta Quillfeather", "Robin")])
     robin_id = s.participant_ids["Robin"]
     host = Bot(
@@ -371,7 +376,13 @@ async def test_reconnect_within_and_after_the_grace_period(server, face_video: P
 
             # away for longer than the grace period: back to the waiting room
             await robin.goto("about:blank")
-            await asyncio.sleep(32.0)
+            room = server.app[keys.ROOMS].rooms[s.session_id]
+
+            async def robin_gone() -> bool:
+                return robin_id not in room.participants
+
+            await until(robin_gone, 15.0)
+            clock.advance(32.0)
             await robin.goto(f"{s.base_url}/room")
             await _stage(robin, "lobby", 30.0)
             assert "grant_replayed" in await _js(robin, "window.confide.errors")

@@ -1,6 +1,6 @@
 """Placement through a real Redis: one owner per room whoever races, tokens that only grow
 (even after Redis forgets), a store that refuses the owner the placement moved on from, and
-the sizing rule's choice of node."""
+the sizing rule's choice of node, and no takeover while Redis has only just answered again."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ import pytest
 from confidentiality.profiles import Profile
 from session_rules.rules import GroupRules
 from session_rules.snapshot import SessionRecord
+from tests.support.live import wait_async
 from tests.support.servers import RedisServer
 from web.cluster import bus
 from web.cluster.models import NodeInfo
-from web.cluster.nodes import NodeDirectory
+from web.cluster.node import ClusterNode
+from web.cluster.nodes import NODE_TTL_S, NodeDirectory
 from web.cluster.placement import Placement
 from web.cluster.sizing import choose, expected_cost, load_of
+from web.live.registry import LiveRoomRegistry
 from web.store import Store, live_state, open_store
 from web.store.live_state import Fenced, RoomSnapshot, StaleToken
 
@@ -131,3 +134,50 @@ def test_the_node_with_most_headroom_is_chosen_never_a_draining_one() -> None:
     assert choose([_node("n1", draining=True)], {}) is None
     # a tie goes to the node with fewer rooms, then the smaller id, on every node alike
     assert choose([_node("n2"), _node("n1", rooms=1), _node("n3")], {}).node_id == "n2"  # type: ignore[union-attr]
+
+
+async def test_no_room_is_taken_over_until_redis_has_answered_for_a_ttl(
+    redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    """Redis stalled (every heartbeat may have expired meanwhile): a node seeing it again does
+    not take a room whose node is not in the directory until every live node has had one TTL
+    to beat again; then it does (the room's node really is gone)."""
+    client = bus.connect(redis_server.url)
+    store: Store = open_store(f"sqlite:///{tmp_path / 'db.sqlite3'}", DATA_KEY)
+
+    async def cost_of(session_id: str) -> float:
+        return 0.5
+
+    async def end_session(session_id: str) -> None:
+        return None
+
+    node = ClusterNode(bus.connect(redis_server.url), node_id="n1", url="http://n1",
+                       registry=LiveRoomRegistry(), store=store, cost_of=cost_of,
+                       end_session=end_session)
+    placement = Placement(client)
+    try:
+        await client.flushdb()
+        await node.start()
+        # Redis stalls for longer than a call may take: the node's calls time out
+        await client.execute_command("CLIENT", "PAUSE", int((bus.REDIS_TIMEOUT_S + 1.0) * 1000),
+                                     "ALL")
+        await asyncio.sleep(bus.REDIS_TIMEOUT_S + 1.2)
+        # it answers again: a room whose node (n2) is not in the directory
+        orphan = await placement.claim_new("s_a", "s_a", "n2", 0.5)
+        came_back = time.monotonic()
+        # every live node beats within a TTL of Redis answering: until then, nothing moves
+        while time.monotonic() - came_back < NODE_TTL_S - 1.0:
+            now = await placement.owner("s_a")
+            assert now is not None and (now.node_id, now.token) == ("n2", orphan.token)
+            await asyncio.sleep(0.1)
+        assert node.available
+
+        async def taken() -> bool:
+            now = await placement.owner("s_a")
+            return now is None or now.node_id == "n1"
+
+        await wait_async(taken, NODE_TTL_S + 5.0, "the dead node's room taken over")
+    finally:
+        await node.aclose()
+        await client.aclose()
+        store.dispose()

@@ -1,7 +1,8 @@
 """Three `confide serve` nodes as one service (real PostgreSQL, real Redis, real processes,
 bots for members): rooms are spread by headroom, joins reach the room's node through any
 node, a node killed with SIGKILL costs its group a few seconds and nobody else anything, and
-a drained node hands its rooms over and stops."""
+a node stopped with SIGTERM alone, or drained through `confide nodes drain`, hands its rooms
+over at once and exits."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from typing import Any
 import pytest
 
 from tests.support.cluster import Cluster, admin_get, node_of
-from tests.support.live import Member, agree, host_link, member_of, redeem, wait_for
+from tests.support.live import (
+    Member,
+    agree,
+    host_link,
+    member_of,
+    redeem,
+    wait_async,
+    wait_for,
+)
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.session import OpenSession
+from web.cluster import bus
+from web.cluster.nodes import NodeDirectory
 from web.store import accounts
 
 logger = logging.getLogger(__name__)
@@ -26,6 +37,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PASSWORD = "a long enough password"
 # the promise: a dead node's members are back on the new node within this long
 FAILOVER_S = 15.0
+# and a drained node's members within this long
+DRAIN_S = 10.0
 
 
 def _ok(reply: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +54,8 @@ class Group:
         self.host = host
         self.admitted = admitted
         self.waiting = waiting
+        # where the waiting member is to be found after a move (the host may admit them)
+        self.waiting_state = "lobby"
 
     @property
     def people(self) -> list[Member]:
@@ -72,11 +87,23 @@ async def _back_in_place(g: Group, started: float) -> float:
     back = [await m.come_back(FAILOVER_S + 15) for m in g.people]
     # the same state: Robin admitted, Wren still waiting, the host in the room and in control
     assert (g.admitted.last("joined") or {})["participant"]["state"] == "admitted"
-    assert (g.waiting.last("joined") or {})["participant"]["state"] == "lobby"
-    ss = await wait_for(lambda: g.waiting.last("self_state"), 10, "Wren's state")
-    assert ss["lobby_state"] == "waiting"
+    assert (g.waiting.last("joined") or {})["participant"]["state"] == g.waiting_state
+    if g.waiting_state == "lobby":
+        ss = await wait_for(lambda: g.waiting.last("self_state"), 10, "Wren's state")
+        assert ss["lobby_state"] == "waiting"
     assert (g.host.last("joined") or {})["participant"]["state"] == "admitted"
     return max(back) - started
+
+
+async def _beats(directory: NodeDirectory, node_id: str) -> bool:
+    return node_id in await directory.live_nodes()
+
+
+async def _draining_or_gone(directory: NodeDirectory, node_id: str) -> str | None:
+    node = (await directory.live_nodes()).get(node_id)
+    if node is None:
+        return "gone"
+    return "draining" if node.draining else None
 
 
 def _undisturbed(g: Group, marks: dict[str, int]) -> None:
@@ -136,24 +163,62 @@ async def test_three_nodes_place_fail_over_and_drain(
         # the host is in control on the new node
         _ok(await first.host.command("admit", "f1", target=first.waiting.participant_id))
         await wait_for(lambda: first.waiting.last("admitted"), 10, "Wren admitted after move")
+        first.waiting_state = "admitted"
         for i, g in enumerate(others):
             _undisturbed(g, {m.name: marks[f"{i}:{m.name}"] for m in g.people})
+        # the killed node comes back, empty: the node with most headroom from now on
+        await cluster.nodes[victim].start()
 
-        # --- drain: the second group's node hands its rooms over and stops
-        second = groups[1]
+        # --- SIGTERM alone (as `systemctl stop` sends it): the second group's node says it
+        # is draining, hands its rooms over at once, and exits 0
+        second, third = groups[1], groups[2]
         draining = owners[second.s.session_id]
+        placed = await cluster.placements()
+        moving = [g for g in groups if placed[g.s.session_id]["node_id"] == draining]
+        staying = [g for g in groups if g not in moving]
+        assert second in moving and third in staying
+        marks = {f"{i}:{m.name}": len(m.bot.messages) for i, g in enumerate(staying)  # type: ignore[union-attr]
+                 for m in g.people}
+        directory = NodeDirectory(bus.connect(cluster.redis_url))
+        proc = cluster.nodes[draining].proc
+        assert proc is not None
+        await wait_async(lambda: _beats(directory, victim), 20, "the restarted node beating")
+        terminated = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        # nothing more is placed there: it says so before it moves anything
+        seen = await wait_async(lambda: _draining_or_gone(directory, draining), 10,
+                                "the node draining")
+        assert seen == "draining", seen
+        for g in moving:
+            took = await _back_in_place(g, terminated)
+            logger.warning("SIGTERM: the stopped node's group back in %.2f s", took)
+            assert took <= DRAIN_S, took
+            _ok(await g.host.command("mute_all", f"t{g.s.session_id}"))
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+        placed = await cluster.placements()
+        assert all(placed[g.s.session_id]["node_id"] not in (draining, None) for g in moving)
+        assert all(node_of(m, cluster) == placed[g.s.session_id]["node_id"]
+                   for g in moving for m in g.people)
+        assert draining not in await directory.live_nodes()
+        for i, g in enumerate(staying):
+            _undisturbed(g, {m.name: marks[f"{i}:{m.name}"] for m in g.people})
+        # stopped members were told where to go, in a typed message
+        assert any(x.get("type") == "redirect" for b in second.admitted.history[:-1]
+                   for x in b.messages)
+
+        # --- `confide nodes drain`: the restarted node hands the second group on to n3
+        draining = placed[second.s.session_id]["node_id"]
+        assert draining != "n3"
+        drained = time.monotonic()
         code, out = await cluster.nodes_cli("drain", draining)
         assert code == 0, out
-        drained = time.monotonic()
         took = await _back_in_place(second, drained)
         logger.warning("drain: the drained node's group was back in %.2f s", took)
         proc = cluster.nodes[draining].proc
         assert proc is not None and await asyncio.to_thread(proc.wait, 20) == 0
         assert set(await cluster.live_nodes()) == {"n3"}
         assert {r["node_id"] for r in (await cluster.placements()).values()} == {"n3"}
-        # drained members were told where to go, in a typed message
-        assert any(x.get("type") == "redirect" for b in second.admitted.history[:-1]
-                   for x in b.messages)
+        await directory.redis.aclose()
     finally:
         for g in groups:
             await g.close()

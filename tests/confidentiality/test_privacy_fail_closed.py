@@ -134,6 +134,41 @@ def test_a_preloaded_transform_is_warmed_so_the_first_frame_is_processed(
     assert events.kinds() == []
 
 
+def test_the_first_frame_waits_for_the_models_and_is_processed(events: EventLog) -> None:
+    # no preload, no waiting by the caller: the first frame is due while the models load
+    cold = ColdTransform()
+    pipeline = make_pipeline(Profile.BLUR, events, deadline_ms=50,
+                             transform_factory=lambda: cold)
+    out = pipeline.process(to_video_frame(SOURCE, 0))
+    assert cold.warmed.is_set()
+    assert not video_frame_rgb(out).any()  # processed, not the placeholder card
+    assert events.kinds() == []
+    # a load past the warm-up budget still fails closed with a placeholder, and quietly
+    slower = ColdTransform()
+    slower.SETUP_S = 1.0
+    late = make_pipeline(Profile.BLUR, events, deadline_ms=50, warm_wait_s=0.3,
+                         transform_factory=lambda: slower)
+    card = video_frame_rgb(late.process(to_video_frame(SOURCE, 0)))
+    assert np.abs(card.astype(np.int16) - SOURCE).mean() > 20  # the card, not the picture
+    assert slower.warmed.wait(5)
+    assert not video_frame_rgb(late.process(to_video_frame(SOURCE, 1))).any()
+    # after a switch from `none` nothing waits: the unprocessed picture is replaced at once
+    switched = ColdTransform()
+    later = make_pipeline(Profile.NONE, events, deadline_ms=50,
+                          transform_factory=lambda: switched)
+    shown = video_frame_rgb(later.process(to_video_frame(SOURCE, 0))).astype(np.int16)
+    assert np.abs(shown - SOURCE).mean() < 5  # `none`: the picture itself
+    later.set_profile(Profile.BLUR)
+    started = time.monotonic()
+    card = video_frame_rgb(later.process(to_video_frame(SOURCE, 1)))
+    assert time.monotonic() - started < ColdTransform.SETUP_S
+    assert np.abs(card.astype(np.int16) - SOURCE).mean() > 20  # the card, not the picture
+    pipeline.close()
+    late.close()
+    later.close()
+    assert events.kinds() == []
+
+
 def test_transform_returning_its_input_is_caught(events: EventLog) -> None:
     pipeline = make_pipeline(Profile.BLUR, events, transform_factory=IdentityTransform)
     out = video_frame_rgb(pipeline.process(to_video_frame(SOURCE, 0)))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sfu.grants import mint_grant
+from sfu.grants import mint_grant, verify_grant
 from tests.support.live import (
     Member,
     agree,
@@ -18,6 +18,7 @@ from tests.support.live import (
     join_refusal,
     member_of,
     parse_metrics,
+    redeem,
     wait_for,
 )
 from tests.support.session import PASSWORD, OpenSession, open_session
@@ -29,6 +30,7 @@ from web.live.registry import LiveRoomRegistry
 from web.live.writer import DurableWriter
 from web.settings import load_settings
 from web.store import accounts, groups, live_state, sessions
+from web.store.db import sha256_hex
 
 
 def _ok(reply: dict[str, Any]) -> None:
@@ -68,6 +70,43 @@ async def test_removal_withdraws_the_link_and_the_room_refuses_them(server) -> N
     finally:
         await host.close()
         await robin.close()
+
+
+async def test_a_used_grant_is_kept_only_with_the_reconnect_token_it_was_answered_with(server) -> None:  # type: ignore[no-untyped-def]
+    """A node that takes a room over refuses a grant the store has as used, and lets its
+    holder back in only with a reconnect token the store knows. A grant lasting without
+    its token would lock the member out for good (seen when a node was killed a moment after
+    a member joined), so the grant is written with or after the token, never before."""
+    registry = server.app[keys.ROOMS]
+    writer = server.app[WRITER]
+    store = server.app[control_keys.STORE]
+    s = open_session(server.app, server.base_url)
+    host = await _host(server, s)
+    kit = await member_of(s, "Kit")
+    try:
+        # a join through the socket: the grant and the token reach the store together
+        await writer.flush()
+        used = await store.run(live_state.used_grants, now=time.time(), room_id=s.session_id)
+        stored = await store.run(live_state.load_room, s.session_id)
+        kit_jti = verify_grant(kit.link.split("grant=", 1)[1], server.settings.grant_secret).jti
+        assert kit_jti in used
+        assert stored is not None
+        assert stored.resume_hashes[kit.participant_id] == sha256_hex(kit.resume or "")
+        # the socket claims a grant before the member is let in, and the room's state may be
+        # written in between: the grant stays out of the store until the join is over
+        robin = verify_grant((await redeem(s, "Robin"))["grant"], server.settings.grant_secret)
+        registry.claim_grant(robin)
+        await writer.flush()
+        used = await store.run(live_state.used_grants, now=time.time(), room_id=s.session_id)
+        assert robin.jti not in used
+        # a join that is over (here: never let in) keeps its grant used, restart or not
+        registry.grant_settled(robin)
+        await writer.flush()
+        used = await store.run(live_state.used_grants, now=time.time(), room_id=s.session_id)
+        assert robin.jti in used
+    finally:
+        await host.close()
+        await kit.close()
 
 
 async def test_an_empty_room_closes_and_reopens_with_its_state(server) -> None:  # type: ignore[no-untyped-def]

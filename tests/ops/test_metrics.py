@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer
@@ -46,6 +47,7 @@ async def _until(check: Callable[[], Any], timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.25)
 
 
+@pytest.mark.realtime
 async def test_counters_move_in_a_live_room_and_name_nobody(server: RunningServer) -> None:
     room = "room-9c41e7"
     _, text = await scrape(server.base_url)

@@ -102,7 +102,7 @@ def test_evidence_reports_the_record_per_control(
     root = _repo(tmp_path / "repo", GOOD.replace("tests/rules/test_x.py::test_checklist", test_id))
     assert check(repo_root=root) == 0
     record_path = tmp_path / "record.json"
-    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="abc123") == 0
+    assert record([_junit(root, tmp_path)], out=record_path, repo_root=root, commit="abc123") == 0
     capsys.readouterr()
     assert evidence(repo_root=root, record=record_path) == code
     out = capsys.readouterr().out
@@ -114,7 +114,7 @@ def test_evidence_reports_the_record_per_control(
 def test_the_record_holds_each_outcome_and_refuses_tampering(tmp_path: Path) -> None:
     root = _repo(tmp_path / "repo", GOOD)
     record_path = tmp_path / "record.json"
-    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="c1") == 0
+    assert record([_junit(root, tmp_path)], out=record_path, repo_root=root, commit="c1") == 0
     made = load_record(record_path)
     assert made.results == {
         "tests/test_x.py::test_checklist": "passed",
@@ -137,7 +137,7 @@ def test_without_a_tests_tree_the_cited_tests_are_found_in_the_record(tmp_path: 
     root = _repo(tmp_path / "repo", GOOD.replace(
         "tests/rules/test_x.py::test_checklist", "tests/test_x.py::test_checklist"))
     record_path = tmp_path / "record.json"
-    assert record(_junit(root, tmp_path), out=record_path, repo_root=root, commit="c1") == 0
+    assert record([_junit(root, tmp_path)], out=record_path, repo_root=root, commit="c1") == 0
     text = (root / "hazard_log.md").read_text()
     made = load_record(record_path)
     snap = check_text(text, text.encode(), name="hazard_log.md", repo_root=None, record=made)

@@ -6,6 +6,8 @@ import asyncio
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunningServer
 from tests.support.browser import chromium
 from web.control import hooks, keys
@@ -84,6 +86,7 @@ async def test_cso_pages_are_served(api: SafetyApi) -> None:
     assert "put" in doc["paths"]["/api/v1/safety/workshop/{question_id}"]
 
 
+@pytest.mark.browser
 async def test_a_cso_logs_in_reviews_and_signs_off_in_chromium(server: RunningServer) -> None:
     store = server.app[keys.STORE]
     await store.run(

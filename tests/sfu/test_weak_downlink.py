@@ -86,6 +86,9 @@ async def test_a_member_on_a_300_kbps_downlink_gets_audio_first_and_the_others_k
                           on_video_frame=viewers["weak"].on_video,
                           on_audio_frame=viewers["weak"].on_audio, **receive_only),
         "publisher": Bot(server.link(name, "Publisher"), video=video, audio=audio),
+        # the clinician hears of it (signaling only here)
+        "host": Bot(server.link(name, "Clinician", role="host"), publish=False,
+                    decode_video=False),
     }
     try:
         for bot in bots.values():
@@ -136,6 +139,11 @@ async def test_a_member_on_a_300_kbps_downlink_gets_audio_first_and_the_others_k
         assert longest_skip(numbers) <= FPS, longest_skip(numbers)
         assert clean.window(capped, end).corrupted == 0
         assert not any(m.get("type") == "link_weak" for m in bots["clean"].messages)
+        told = [m for m in bots["host"].messages
+                if m.get("type") == "alert" and m.get("kind") == "link_weak"]
+        assert len(told) == 1 and told[0]["participant_id"] == weak_id, told
+        assert "Weak's connection is weak" in str(told[0]["message"])
+        assert not any(m.get("type") == "alert" for m in bots["weak"].messages)
         for bot in bots.values():
             assert not bot.errors, bot.errors
     finally:

@@ -18,6 +18,7 @@ from sfu.workers import (
     HEADER,
     MAX_MESSAGE_BYTES,
     PACKET,
+    STALL_S,
     MediaWorkers,
     RemoteProcessor,
     encode_message,
@@ -226,6 +227,61 @@ async def test_a_worker_that_cannot_start_is_given_up_and_the_host_told() -> Non
         await _feed(proc, _clip(3))
         proc.request_keyframe()
         assert worker._early_bytes == 0  # noqa: SLF001
+        await proc.aclose()
+    finally:
+        await pool.aclose()
+
+
+async def test_a_starved_worker_pauses_the_video_and_says_so() -> None:
+    # a worker that is alive but gets no CPU makes nothing at all, not even a placeholder:
+    # the server notices from its side (the source sends, nothing comes back)
+    pool = MediaWorkers(1)
+    out = Output()
+    try:
+        proc = _open(pool, out)
+        clip = _clip()
+        await _feed_until(proc, clip, lambda: len(out.packets) >= 5)
+        assert not any(e.kind == "fail_closed" for e in out.events)
+        pid = pool.workers[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # as starved as it gets
+        try:
+            stalled_at = len(out.packets)
+            await _feed_until(proc, clip, lambda: any(e.kind == "fail_closed" for e in out.events),
+                              timeout_s=STALL_S + 5)
+            paused = [e for e in out.events if e.kind == "fail_closed"]
+            assert len(paused) == 1 and paused[0].late and "Robin" in paused[0].detail
+            assert len(out.packets) == stalled_at
+            # reported once per pause, however long it lasts
+            await _feed(proc, clip[:15])
+            assert [e.kind for e in out.events].count("fail_closed") == 1
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        got = len(out.packets)
+        await _feed_until(proc, clip, lambda: len(out.packets) > got + 3)
+        assert out.events[-1].kind == "recovered"
+        assert pool.workers[0].pid == pid  # the same worker, not a restart
+        await proc.aclose()
+    finally:
+        await pool.aclose()
+
+
+async def test_a_source_that_stops_is_not_a_stall() -> None:
+    pool = MediaWorkers(1)
+    out = Output()
+    try:
+        proc = _open(pool, out)
+        await _feed_until(proc, _clip(), lambda: len(out.packets) >= 5)
+        # the camera goes quiet (turned off, held): nothing is missing from the worker
+        pid = pool.workers[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            proc.submit(_packet(_clip(1)[0], 1000), True)
+            await asyncio.sleep(STALL_S + 1.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert not any(e.kind == "fail_closed" for e in out.events)
         await proc.aclose()
     finally:
         await pool.aclose()

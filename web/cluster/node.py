@@ -28,10 +28,11 @@ from sfu.grants import Grant
 from web.live.registry import LiveRoomRegistry, persistence_of
 from web.store import Store, live_state, sessions
 
+from .bus import REDIS_TIMEOUT_S
 from .errors import ClusterUnavailable, NoNodeAvailable, RoomMoved
 from .events import EventChannel
 from .models import ClusterEvent, DrainNode, NodeInfo, RoomOwner, RoomPlaced, SessionEnded
-from .nodes import HEARTBEAT_S, NodeDirectory
+from .nodes import HEARTBEAT_S, NODE_TTL_S, NodeDirectory
 from .placement import Placement
 from .sizing import load_of
 
@@ -42,6 +43,11 @@ SWEEP_S = 1.0
 # how often a node asks the store whether a session it runs was ended (an end told over
 # pub/sub while Redis was away is missed; the store is not)
 ENDED_CHECK_S = 5.0
+# how long this node must have reached Redis without a failure before it takes a room over:
+# while Redis is paused or away no node can beat, so every heartbeat may have expired by the
+# time it answers again, and a room would look orphaned when its node is alive and only a
+# moment from beating again. One TTL after Redis answers, every live node has beaten.
+STEADY_S = NODE_TTL_S
 # the message members of a room moved away from this node see before their socket closes
 MOVED_MESSAGE = "The session is moving to another server. You will be back in a moment."
 
@@ -93,8 +99,13 @@ class ClusterNode:
         self.on_drain: Callable[[], None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._fencing: set[asyncio.Task[None]] = set()
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._ended_checked = 0.0
+        # when this node last failed to reach Redis, or was itself late (its loop starved for
+        # seconds): never, at first, since a node that starts sees the directory as every
+        # other node does
+        self._unsteady_at = -STEADY_S
 
     # --- what this node says of itself
     def info(self) -> NodeInfo:
@@ -137,7 +148,15 @@ class ClusterNode:
 
     async def _every(self, period_s: float, step: Callable[[], Awaitable[None]],
                      what: str) -> None:
+        last = time.monotonic()
         while True:
+            started = time.monotonic()
+            if started - last > period_s + REDIS_TIMEOUT_S:
+                # this node was late (a starved loop, slow calls): so may the others have
+                # been, on the same machine or behind the same Redis
+                logger.warning("cluster %s ran %.1f s late", what, started - last - period_s)
+                self._unsteady_at = started
+            last = started
             try:
                 await step()
                 if not self.available:
@@ -147,6 +166,7 @@ class ClusterNode:
                 if self.available:
                     logger.error("Redis is unavailable: rooms go on; new placements wait")
                 self.available = False
+                self._unsteady_at = time.monotonic()
             except Exception:
                 logger.exception("cluster %s failed", what)
             await asyncio.sleep(period_s)
@@ -154,8 +174,9 @@ class ClusterNode:
     # --- heartbeat
     async def heartbeat(self) -> None:
         """Say who we are; check that every room we run is still ours."""
-        await self._end_ended()
+        # the heartbeat first: a slow store must not make this node look dead
         await self.directory.publish(self.info())
+        await self._end_ended()
         for room_id, mine in list(self.owned.items()):
             current = await self.placement.owner(room_id)
             if current is None:
@@ -216,8 +237,17 @@ class ClusterNode:
         first, so their reconnect token is honoured), else the owner's socket URL."""
         if grant.session_id is None:
             return None  # a development room runs where it is joined
-        if grant.room in self.owned and grant.room in self.registry.rooms:
-            return None
+        mine = self.owned.get(grant.room)
+        if mine is not None and grant.room in self.registry.rooms:
+            try:
+                current = await self.placement.owner(grant.room)
+            except ClusterUnavailable:
+                return None  # Redis away: the room running here goes on
+            if current is None or current.token == mine.token:
+                return None
+            # this node was late (paused, starved) and the room was taken over meanwhile:
+            # stop it here before letting anyone in, and send them to its new node
+            await self.hand_over(grant.room, current.node_id)
         owner = await self.place(grant.room, grant.session_id)
         if owner.node_id != self.node_id:
             return rtc_url(owner.url)
@@ -267,6 +297,11 @@ class ClusterNode:
         """Place again the rooms of nodes that stopped beating; open those placed here."""
         if self.draining:
             return
+        if time.monotonic() - self._unsteady_at < STEADY_S:
+            # Redis has just come back (or this node was late): nodes whose heartbeat expired
+            # meanwhile have not all beaten again yet, and taking their rooms would move
+            # every room at once
+            return
         # the rooms first, the live nodes after: a node puts its rooms back (Redis back
         # empty) only after its heartbeat, so with the nodes read last a room can never look
         # orphaned for want of a heartbeat written a moment after the list was read
@@ -292,6 +327,28 @@ class ClusterNode:
             logger.warning("room %s not opened here: %s", record.room_id, exc.code)
             if exc.code in ("room_not_open", "session_ended"):
                 await self.placement.release(record.room_id, record.token)
+
+    def room_fenced(self, room_id: str, token: int) -> None:
+        """The store refused a write of a room run here: another node holds a later token.
+        Stop running it now rather than at the next heartbeat (unless the refused write was
+        of an earlier run of the room here, under an older token)."""
+        mine = self.owned.get(room_id)
+        if mine is not None and mine.token == token:
+            task = asyncio.ensure_future(self._fenced(room_id))
+            self._fencing.add(task)
+            task.add_done_callback(self._fencing.discard)
+
+    async def _fenced(self, room_id: str) -> None:
+        try:
+            current = await self.placement.owner(room_id)
+        except ClusterUnavailable:
+            current = None
+        if room_id not in self.owned:
+            return  # handed over meanwhile
+        to = current.node_id if current is not None and current.node_id != self.node_id else None
+        logger.error("room %s: the store holds a later owner (%s); stopping it here", room_id,
+                     to or "unknown yet")
+        await self.hand_over(room_id, to)
 
     async def hand_over(self, room_id: str, node_id: str | None) -> None:
         """Stop running a room here: its members are sent to its new node."""

@@ -17,6 +17,11 @@ class RoomTokens(Protocol):
         """A token above `stored_epoch` under which this node owns the room, or raise."""
         ...
 
+    def room_fenced(self, room_id: str, token: int) -> None:
+        """The store refused a write of `room_id` under `token`: another node took it
+        over."""
+        ...
+
 
 WRITER = web.AppKey("live_writer", DurableWriter)
 ROOM_TOKENS = web.AppKey("live_room_tokens", RoomTokens)

@@ -36,8 +36,10 @@ class RoomPersistence:
         epoch: int,
         resume_hashes: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        on_fenced: Callable[[str, int], None] | None = None,
     ) -> None:
         self.writer = writer
+        self.on_fenced = on_fenced
         self._room_id = room_id
         self.session_id = session_id
         self._epoch = epoch
@@ -79,8 +81,13 @@ class RoomPersistence:
         self.writer.room_closed(self)
 
     def fenced(self) -> None:
-        """Another owner took the room over: this one stops writing it."""
+        """Another owner took the room over: this one stops writing it (and, once, says so
+        to whoever runs the room here, so that it stops running it too)."""
+        if self.is_fenced:
+            return
         self.is_fenced = True
+        if self.on_fenced is not None:
+            self.on_fenced(self._room_id, self._epoch)
 
     # --- what the writer reads
     def snapshot(self) -> RoomSnapshot:

@@ -60,10 +60,16 @@ class LiveRoomRegistry(RoomRegistry):
             resumed = True
         else:
             resumed = super().claim_grant(grant, resume)
+        return resumed
+
+    def grant_settled(self, grant: Grant) -> None:
+        # Written only now, once the member's reconnect token is waiting to be written with
+        # the room (the writer writes a room's grants after its state): were the grant
+        # lasting and the token not, a node taking the room over would refuse the member's
+        # grant as used and not know their token, and they could never come back.
         if self.writer is not None and grant.session_id is not None:
             self.writer.grant_used(grant.jti, grant.room, grant.participant_id,
                                    grant.expires_at)
-        return resumed
 
     def load_used_grants(self, used: dict[str, tuple[float, str]]) -> None:
         """Grants the store says were used (at start)."""

@@ -105,6 +105,7 @@ async def session_controller(
     persistence = RoomPersistence(
         writer, room_id=room.id, session_id=session_id, epoch=opened.epoch,
         resume_hashes=prior.resume_hashes if prior is not None else None, clock=room.clock,
+        on_fenced=tokens.room_fenced if (tokens := app.get(ROOM_TOKENS)) is not None else None,
     )
     state = None
     if prior is not None:

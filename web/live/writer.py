@@ -309,8 +309,11 @@ class DurableWriter:
             self._closing.pop(room_id, None)
             self._written.pop(room_id, None)
             touched = True
-        if self._grants:
-            grants = dict(self._grants)
+        # a room's grants only once its state is written: the state holds the reconnect
+        # token of the member who used the grant, and a grant lasting without it would lock
+        # that member out of the room on any other node
+        grants = {j: g for j, g in self._grants.items() if g[0] not in self._dirty}
+        if grants:
             await self.store.run(
                 live_state.record_grants, [(j, r, p, e) for j, (r, p, e) in grants.items()]
             )

@@ -210,6 +210,12 @@ class ServiceCollector:
             value=MEDIA.audio_first,
         )
         yield CounterMetricFamily(
+            "confide_media_stalls",
+            "Times a processed video made nothing for 3 s while its camera kept sending "
+            "(media workers starved of CPU); the group saw that member's video paused",
+            value=MEDIA.stalls,
+        )
+        yield CounterMetricFamily(
             "confide_media_placeholder_frames",
             "Placeholder frames sent instead of a picture (fail closed)",
             value=MEDIA.placeholder_frames,

@@ -301,6 +301,8 @@ class SignalingSession:
             self.error(exc.code, exc.message, msg.id)
             await self._close(WSCloseCode.POLICY_VIOLATION, exc.code)
             return
+        finally:
+            self.registry.grant_settled(grant)
         self.room, self.participant = room, participant
         logger.info("room %s: participant %s joined (%s)", room.id, participant.id,
                     participant.state.value)
