@@ -68,6 +68,7 @@ _REALTIME_DIRS = {"browser", "sfu", "privacy_room", "cluster", "live", "session"
 # ...except these modules there, which check messages, records and refusals, not media timing
 _SHARED_MODULES = {
     "sfu/test_aiortc_compat.py", "sfu/test_downlink.py", "sfu/test_privacy_alerts.py",
+    "sfu/test_host_copy.py",
     "sfu/test_hostile_sdp.py", "session/test_host_control.py", "session/test_incoming_video.py",
     "session/test_measures_live.py", "session/test_names_hidden.py",
     "session/test_session_model.py", "live/test_rooms.py", "live/test_writer.py",
