@@ -96,7 +96,14 @@ async def test_turning_others_video_off_saves_data(  # type: ignore[no-untyped-d
             off = await _rate(page)
             await page.click("#btn-video-in")
             await page.wait_for_function("() => window.confide.incomingVideo === true")
-            await asyncio.sleep(1.0)
+            # video comes back at the publisher's next keyframe (asked for at once; a loaded
+            # machine may take a few seconds to send it): then it flows as before
+            resumed_from = (await page.evaluate(RECEIVED))["frames"]
+
+            async def decoding_again() -> bool:
+                return bool((await page.evaluate(RECEIVED))["frames"] >= resumed_from + 5)
+
+            await until(decoding_again, 20.0)
             back = await _rate(page)
     finally:
         await bot.leave()
