@@ -1,4 +1,4 @@
-"""Room capacity with `blur`: the largest N-person room in which everyone sees everyone at 14 fps.
+"""Room capacity: the largest N-person room (everyone `blur`, or `--profile face_mask|avatar`) in which everyone sees everyone at 14 fps.
 
 Every participant publishes 640x480 VP8 at 15 fps with the `blur` profile and subscribes to
 all the others. Three servers run as child processes, each measured on its own:
@@ -300,8 +300,9 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 
 async def run_step(server: ServerChild, n: int, clip: list[bytes],
-                   warmup_s: float, window_s: float) -> Step:
-    """Join n blurred participants (all publish, all subscribe), warm up, measure a window."""
+                   warmup_s: float, window_s: float, profile: str = "blur") -> Step:
+    """Join n participants (all publish, all subscribe), warm up, measure a window. P1, the
+    latency probe, is blurred whatever `profile` the others have: its colour must survive."""
     step = Step(server.mode, n)
     room = f"capacity-{n}-{uuid.uuid4().hex[:8]}"
 
@@ -316,7 +317,7 @@ async def run_step(server: ServerChild, n: int, clip: list[bytes],
     bots: list[CapacityBot] = []
     for i, track in enumerate(tracks):
         probe = probes[i - 1] if 1 <= i <= len(probes) else None
-        link = server.link(room, f"P{i + 1}", profile="blur")
+        link = server.link(room, f"P{i + 1}", profile="blur" if i == 0 else profile)
         bots.append(CapacityBot(link, video=track, probe=probe))
     lag = LoopLag()
     lag.start()
@@ -509,15 +510,19 @@ async def main_async(args: argparse.Namespace) -> int:
         list(QUICK_SIZES if args.quick else FULL_SIZES)
     if any(n < 2 for n in sizes):
         raise SystemExit("room sizes must be at least 2")
-    modes = [m.strip() for m in args.modes.split(",")] if args.modes else list(MODES)
+    profile = args.profile
+    default_modes = list(MODES) if profile == "blur" else ["confide"]
+    modes = [m.strip() for m in args.modes.split(",")] if args.modes else default_modes
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise SystemExit(f"unknown mode(s) {unknown}; expected some of {list(MODES)}")
+    if profile != "blur" and BASELINE in modes:
+        raise SystemExit(f"{BASELINE} blurs only; with --profile {profile} use confide modes")
     warmup_s = args.warmup if args.warmup is not None else (2.0 if args.quick else 4.0)
     window_s = args.window if args.window is not None else (4.0 if args.quick else 10.0)
     retries = args.retries if args.retries is not None else (0 if args.quick else 1)
     load = os.getloadavg()
-    print(f"sizes {sizes}, modes {modes}, warm-up {warmup_s:g} s, window {window_s:g} s, "
+    print(f"profile {profile} (P1, the latency probe, blur), sizes {sizes}, modes {modes}, warm-up {warmup_s:g} s, window {window_s:g} s, "
           f"{CORES} cores, load average {load[0]:.2f}")
     started = time.monotonic()
     steps: list[Step] = []
@@ -537,14 +542,14 @@ async def main_async(args: argparse.Namespace) -> int:
                 for server in order:
                     if server.mode not in active:
                         continue
-                    step = await run_step(server, n, clip, warmup_s, window_s)
+                    step = await run_step(server, n, clip, warmup_s, window_s, profile)
                     for _ in range(retries):
                         if step.passed:
                             break
                         # often another process's burst: measure once more, keep the better
                         print(f"  {server.mode:<12} N={n:<3} failed "
                               f"({step.pair_fps_min:.1f} fps); measuring again", flush=True)
-                        again = await run_step(server, n, clip, warmup_s, window_s)
+                        again = await run_step(server, n, clip, warmup_s, window_s, profile)
                         again.attempts = step.attempts + 1
                         step = again if again.pair_fps_min > step.pair_fps_min else step
                     steps.append(step)
@@ -576,7 +581,7 @@ async def main_async(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / time.strftime("capacity-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({
-        "sizes": sizes, "modes": modes, "warmup_s": warmup_s, "window_s": window_s,
+        "profile": profile, "sizes": sizes, "modes": modes, "warmup_s": warmup_s, "window_s": window_s,
         "min_fps": MIN_FPS, "load_average": load, "cores": CORES,
         "elapsed_s": round(elapsed, 1), "direct_latency_ms_p50": direct_ms,
         "steps": [{**asdict(s), "passed": s.passed, "busy_cores": s.busy_cores,
@@ -594,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="N = 2 and 4 only, short windows, no re-measuring (~1-2 min)")
     parser.add_argument("--sizes", default=None, help="comma-separated room sizes, ascending")
+    parser.add_argument("--profile", default="blur", choices=["blur", "face_mask", "avatar"],
+                        help="every participant's profile but P1's (the blurred latency "
+                             "probe); not blur: confide modes only")
     parser.add_argument("--modes", default=None, help=f"comma-separated, from {','.join(MODES)}")
     parser.add_argument("--warmup", type=float, default=None, help="seconds before measuring")
     parser.add_argument("--window", type=float, default=None, help="seconds measured")

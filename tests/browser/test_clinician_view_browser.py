@@ -26,6 +26,8 @@ from tests.support.faces import (
     haar_faces,
     write_y4m,
 )
+from tests.support.member_bot import agree as agree_as_bot
+from tests.support.member_bot import checklist_arrived
 from tests.support.member_page import agree
 from tests.support.session import OpenSession, open_session
 from web.bot import Bot, ColorTrack, ToneTrack
@@ -109,12 +111,8 @@ async def test_clinician_view_in_the_browser(server: Any, tmp_path: Path) -> Non
         await agree(robin)
         try:
             await wren.connect()
-            await until(lambda: _now(any(m.get("type") == "self_state" and m.get("checklist")
-                                         for m in wren.messages)), 15)
-            checklist = next(m["checklist"] for m in wren.messages
-                             if m.get("type") == "self_state" and m.get("checklist"))
-            await wren.send({"type": "command", "name": "confirm_checklist",
-                             "answers": [c["id"] for c in checklist]})
+            await checklist_arrived(wren)
+            await agree_as_bot(wren)
             await until(lambda: host.evaluate(
                 "() => document.querySelectorAll('#lobby-list li').length >= 2"), 20)
             await host.click("#btn-admit-all")

@@ -7,12 +7,10 @@ the members' slots follow at once."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 
 from tests.support.faces import (
@@ -23,6 +21,7 @@ from tests.support.faces import (
     write_y4m,
 )
 from tests.support.live_session import live_session
+from tests.support.member_bot import agree, redeemed_bot
 from web.bot import Bot, ColorTrack, FileVideoTrack, ToneTrack
 
 RULES = {"focus": True, "minimum_profile": "none", "muted_on_entry": False,
@@ -51,18 +50,9 @@ def _video_slots_from(bot: Bot, publisher_id: str) -> list[str]:
 
 async def _member(base_url: str, token: str, video: Any,
                   frames: dict[str, list[np.ndarray]]) -> Bot:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/api/v1/invites/redeem", json={"token": token}) as r:
-            body = await r.text()
-            assert r.status == 200, body
-    bot = Bot(f"{base_url}/room#grant={json.loads(body)['grant']}", video=video,
-              audio=ToneTrack(), on_video_frame=lambda pid, img: frames[pid].append(img))
-    await bot.connect()
-    await _wait_for(lambda: any(m.get("type") == "self_state" and m.get("checklist")
-                                for m in bot.messages), 15)
-    (state,) = [m for m in bot.messages if m.get("type") == "self_state" and m.get("checklist")][:1]
-    await bot.send({"type": "command", "name": "confirm_checklist",
-                    "answers": [c["id"] for c in state["checklist"]]})
+    bot = await redeemed_bot(base_url, token, video=video, audio=ToneTrack(),
+                             on_video_frame=lambda pid, img: frames[pid].append(img))
+    await agree(bot)
     return bot
 
 
