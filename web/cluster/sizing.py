@@ -2,9 +2,10 @@
 
 Costs are cores per publishing member, from the measured runs (bench/README.md, the
 deployment guide's sizing section, 2-core machine): a blurred publisher in a room of 12 costs
-~0.11 core (1.27 cores for 12); a face mask costs blur × 13.4/8.1 ms a frame; forwarded video
-~0.035 core (a whole room of 12 forwarded, ~0.4 core). Avatar and camera-off are not measured
-yet: they are counted as blur (avatar) and as one encode of a still card (camera off).
+~0.11 core (1.27 cores for 12); a face-masked one ~0.32 (5 masked: 1.58 cores; it runs both
+face detectors on every frame); an avatar ~0.14 (10: 1.43 cores); forwarded video ~0.035 core
+(a whole room of 12 forwarded, ~0.4 core). Camera-off is not measured yet: it is counted as
+one encode of a still card.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from .models import NodeInfo
 PROFILE_CORES: dict[Profile, float] = {
     Profile.NONE: 0.035,
     Profile.BLUR: 0.11,
-    Profile.FACE_MASK: 0.18,
-    Profile.AVATAR: 0.11,
+    Profile.FACE_MASK: 0.32,
+    Profile.AVATAR: 0.14,
     Profile.CAMERA_OFF: 0.02,
 }
 
