@@ -1,10 +1,14 @@
 """Room capacity: the largest N-person room (everyone `blur`, or `--profile face_mask|avatar`) in which everyone sees everyone at 14 fps.
 
-Every participant publishes 640x480 VP8 at 15 fps with the `blur` profile and subscribes to
-all the others. Three servers run as child processes, each measured on its own:
+Every participant publishes VP8 at 15 fps with the `blur` profile and subscribes to all the
+others: 640x480, or the smaller encoding of the same clip the server asks for (`publish_layer`,
+as a browser's encoder scales down). Three servers run as child processes, each measured on its own:
   confide          Confide as shipped (bench/confide_server.py): blur, encode once, fan out,
                    each stream's picture size and rate picked for the room's gallery
                    (sfu/bitrate.py: 640x480 up to six publishers, 320x240 from ten)
+  confide-src640   Confide as shipped, but its publishers ignore `publish_layer` and send
+                   640x480 whatever the gallery shows (as before the server asked for less;
+                   the server then scales each picture down itself)
   confide-640      the same with every stream kept at 640x480 whatever the room's size
   aiortc-blur      bench/baseline_relay.py --blur: the same blur pipeline once per publisher,
                    then aiortc's MediaRelay with one encoder per subscriber (640x480)
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import psutil
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 
@@ -62,9 +67,12 @@ from web.bot import (  # noqa: E402
 from web.settings import load_settings  # noqa: E402
 
 CONFIDE = "confide"
+CONFIDE_SOURCE_FULL = "confide-src640"
 CONFIDE_FULL = "confide-640"
 BASELINE = "aiortc-blur"
-MODES = (CONFIDE, CONFIDE_FULL, BASELINE)
+MODES = (CONFIDE, CONFIDE_SOURCE_FULL, CONFIDE_FULL, BASELINE)
+# the room's layers (sfu/bitrate.py) a publisher may be asked for, each encoded once up front
+CLIP_SIZES = ((640, 480), (480, 360), (320, 240))
 SOURCE_FPS = 15
 MIN_FPS = 14.0
 FULL_SIZES = (2, 4, 6, 8, 10, 12, 14)
@@ -126,8 +134,11 @@ class CountedClipTrack(PreEncodedTrack):
     """The face clip, encoded once before the run and looped, counting what it sends: the
     publishers then cost the machine next to nothing and the cores measure the server."""
 
-    def __init__(self, packets: list[bytes], fps: int = SOURCE_FPS) -> None:
-        super().__init__(packets, fps=fps)
+    def __init__(self, clip: dict[tuple[int, int], list[bytes]], fps: int = SOURCE_FPS
+                 ) -> None:
+        full = max(clip, key=lambda s: s[0] * s[1])
+        super().__init__(clip[full], fps=fps, size=full,
+                         smaller={s: p for s, p in clip.items() if s != full})
         self.produced = 0
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
@@ -287,11 +298,15 @@ def start_server(mode: str, workdir: Path) -> ServerChild:
     return ServerChild(mode, proc, port, secret, log_path)
 
 
-def make_clip() -> list[bytes]:
+def make_clip() -> dict[tuple[int, int], list[bytes]]:
     """A 640x480 astronaut clip (real face, brick wall: a slow pan there and back, so its
-    loop never jumps), encoded to VP8 once with a keyframe every second."""
+    loop never jumps), encoded to VP8 once with a keyframe every second, at each of the
+    room's layer sizes."""
     pan = astronaut_frames("pan", CLIP_PAN_FRAMES)
-    return encode_clip(pan + pan[::-1], keyframe_every=SOURCE_FPS)
+    frames = pan + pan[::-1]
+    return {(w, h): encode_clip([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+                                 for f in frames], keyframe_every=SOURCE_FPS)
+            for w, h in CLIP_SIZES}
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -299,7 +314,7 @@ def _pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_step(server: ServerChild, n: int, clip: list[bytes],
+async def run_step(server: ServerChild, n: int, clip: dict[tuple[int, int], list[bytes]],
                    warmup_s: float, window_s: float, profile: str = "blur") -> Step:
     """Join n participants (all publish, all subscribe), warm up, measure a window. P1, the
     latency probe, is blurred whatever `profile` the others have: its colour must survive."""
@@ -318,7 +333,9 @@ async def run_step(server: ServerChild, n: int, clip: list[bytes],
     for i, track in enumerate(tracks):
         probe = probes[i - 1] if 1 <= i <= len(probes) else None
         link = server.link(room, f"P{i + 1}", profile="blur" if i == 0 else profile)
-        bots.append(CapacityBot(link, video=track, probe=probe))
+        bot = CapacityBot(link, video=track, probe=probe)
+        bot.follow_publish_layer = server.mode != CONFIDE_SOURCE_FULL
+        bots.append(bot)
     lag = LoopLag()
     lag.start()
     try:

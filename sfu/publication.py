@@ -74,6 +74,8 @@ class Publication:
         self._profile = profile
         self._bitrate_bps = DEFAULT_BITRATE_BPS
         self._max_size: tuple[int, int] | None = None
+        # (bitrate, largest picture) its publisher was last asked to send (Room: publish_layer)
+        self.publish_layer: tuple[int, tuple[int, int]] | None = None
         # held by the host (mute, stop video, pause): nothing is forwarded
         self.held = False
         self._mode: Mode = "forward"

@@ -391,6 +391,7 @@ class Room:
                     subscriber.request_renegotiation()
             else:
                 self._subscribe_to_all(subscriber)
+        self._rebalance_bitrates()
         self.broadcast({"type": "room_focus", "focus": focus})
 
     def _may_receive(self, subscriber: Participant, publisher_id: str | None,
@@ -707,12 +708,26 @@ class Room:
         return len(self._open_publications.get(participant_id, ()))
 
     def _rebalance_bitrates(self) -> None:
-        """Pick the encode-once streams' layer for the room's gallery (see sfu/bitrate.py)."""
-        pubs = [p.publications["video"] for p in self.admitted() if "video" in p.publications]
-        bps = self.policy.bitrate.stream_bps(len(pubs))
-        max_size = self.policy.bitrate.max_size(len(pubs))
-        for pub in pubs:
+        """Pick each video stream's layer for the room's gallery (see sfu/bitrate.py).
+
+        The server's encode-once stream takes it, and the publisher is asked to send no more
+        (`publish_layer`), as an SFU picks a simulcast layer: a picture the gallery shows at
+        320x240 is then not sent, decrypted and decoded at 640x480 first, and a forwarded
+        stream reaches the gallery at its size. A publisher that ignores the ask is scaled by
+        the server as before. While Focus is on, the hosts' video is the only one members
+        receive, so it keeps the full layer.
+        """
+        owners = [p for p in self.admitted() if "video" in p.publications]
+        policy = self.policy.bitrate
+        for owner in owners:
+            count = 1 if self.policy.focus and owner.is_host else len(owners)
+            bps, max_size = policy.stream_bps(count), policy.max_size(count)
+            pub = owner.publications["video"]
             pub.set_stream(bps, max_size)
+            if pub.publish_layer != (bps, max_size):
+                pub.publish_layer = (bps, max_size)
+                owner.send({"type": "publish_layer", "max_width": max_size[0],
+                            "max_height": max_size[1], "max_bps": bps})
 
     async def _unpublish_all(self, participant: Participant, renegotiate: bool = True) -> None:
         pubs = list(participant.publications.values())

@@ -24,6 +24,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from confidentiality.frames import fit_size
 from sfu.ice import rtc_configuration, set_loopback_only
 
 VIDEO_CLOCK = 90000
@@ -88,6 +89,15 @@ class ColorTrack(MediaStreamTrack):
         self._count = 0
         self._base = np.zeros((height, width, 3), np.uint8)
         self._base[:, :] = COLORS[color]
+        self._full = (width, height)
+
+    def set_max_size(self, width: int, height: int) -> None:
+        """The server's `publish_layer`: send no larger than this, as a browser does."""
+        w, h = fit_size(*self._full, width, height)
+        if (w, h) != (self.width, self.height):
+            self.width, self.height = w, h
+            self._base = np.zeros((h, w, 3), np.uint8)
+            self._base[:, :] = COLORS[self.color]
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -227,14 +237,28 @@ class PreEncodedTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, packets: list[bytes], fps: int = 15) -> None:
+    def __init__(self, packets: list[bytes], fps: int = 15, *, size: tuple[int, int] = (640, 480),
+                 smaller: dict[tuple[int, int], list[bytes]] | None = None) -> None:
         super().__init__()
         if not packets:
             raise ValueError("no packets to send")
         self.packets = packets
         self.fps = fps
+        # the same clip encoded at smaller (width, height), each starting on a keyframe: what
+        # a browser's encoder sends when the server asks for less (`set_max_size`)
+        self._layers = {**(smaller or {}), size: packets}
         self._start: float | None = None
         self._count = 0
+        self._offset = 0
+
+    def set_max_size(self, width: int, height: int) -> None:
+        """Send the largest encoding that fits (else the smallest), from its first frame."""
+        fits = [s for s in self._layers if s[0] <= width and s[1] <= height]
+        size = max(fits, key=lambda s: s[0] * s[1]) if fits else min(
+            self._layers, key=lambda s: s[0] * s[1])
+        if self._layers[size] is not self.packets:
+            self.packets = self._layers[size]
+            self._offset = self._count
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
         if self.readyState != "live":
@@ -244,7 +268,7 @@ class PreEncodedTrack(MediaStreamTrack):
         delay = self._start + self._count / self.fps - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        packet = av.Packet(self.packets[self._count % len(self.packets)])
+        packet = av.Packet(self.packets[(self._count - self._offset) % len(self.packets)])
         packet.pts = int(self._count * VIDEO_CLOCK / self.fps)
         packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self._count += 1
@@ -332,6 +356,9 @@ class Bot:
         self.audio = audio
         self.publish = publish
         self.decode_video = decode_video
+        # honour the server's `publish_layer` (send no larger than the gallery shows), as the
+        # browser client does; off, the bot keeps its source's size whatever it is asked
+        self.follow_publish_layer = True
         self.on_video_frame = on_video_frame
         self.on_audio_frame = on_audio_frame
         self.session: aiohttp.ClientSession | None = None
@@ -455,6 +482,10 @@ class Bot:
             self._published.set()
         elif mtype == "subscribe_offer":
             await self._on_subscribe_offer(data)
+        elif mtype == "publish_layer":
+            set_max_size = getattr(self.video, "set_max_size", None)
+            if set_max_size is not None and self.follow_publish_layer:
+                set_max_size(int(data["max_width"]), int(data["max_height"]))
         elif mtype == "redirect":
             url = str(data.get("url", ""))
             if url.startswith(("ws://", "wss://")):

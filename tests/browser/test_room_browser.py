@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from sfu.bitrate import BitratePolicy, Layer
 from tests.support.browser import chromium, grab_tile, until, video_stats
 from tests.support.faces import (
     astronaut_frames,
     haar_faces,
     write_y4m,
 )
+from web import keys
 from web.bot import Bot, ColorTrack, ToneTrack
 
 pytestmark = pytest.mark.browser
@@ -76,5 +79,54 @@ async def test_two_browsers_and_a_bot_see_each_other(server, face_video: Path) -
                 "figcaption", "els => els.map(e => e.textContent)"
             )
             assert any("Ash" in t for t in labels) and any("Bot" in t for t in labels)
+        finally:
+            await bot.leave()
+
+
+async def test_a_page_sends_no_more_than_the_gallery_shows(server, face_video: Path) -> None:  # type: ignore[no-untyped-def]
+    # two video publishers already make this room's gallery 320x240 (a small policy, so the
+    # test needs no crowd). Robin's page publishes forwarded video (`none`): the server passes
+    # on what it is sent, so the bot sees the page's own encoder's size, 640x480 from its
+    # camera unless the page followed `publish_layer`
+    registry = server.app[keys.ROOMS]
+    earlier_setup = registry.room_setup
+
+    async def setup(room, grant):  # type: ignore[no-untyped-def]
+        if earlier_setup is not None:
+            await earlier_setup(room, grant)
+        room.policy = replace(room.policy, bitrate=BitratePolicy(layers=(
+            Layer(1, 640, 480, 600_000, 300_000), Layer(99, 320, 240, 250_000, 150_000))))
+
+    registry.room_setup = setup
+    bot = Bot(server.link("layers", "Bot"), video=ColorTrack("blue"), audio=ToneTrack())
+    async with chromium(face_video) as browser:
+        page = await browser.new_page()
+        await page.goto(server.link("layers", "Robin", profile="none"))
+        await bot.connect()
+        try:
+            robin = await until(lambda: page.evaluate("window.confide.me && window.confide.me.id"))
+
+            async def received() -> tuple[int, int] | None:
+                peer = bot.peers.get(robin)
+                return (peer.width, peer.height) if peer and peer.video_frames > 5 else None
+
+            await until(received, 40.0)
+
+            async def scaled() -> bool:
+                peer = bot.peers[robin]
+                return 0 < peer.width <= 320 and 0 < peer.height <= 240
+
+            try:
+                await until(scaled, 20.0)
+            except AssertionError:
+                raise AssertionError(f"the page still sends {await received()}") from None
+            # and the picture goes on at that size
+            before = bot.peers[robin].video_frames
+
+            async def flowing() -> bool:
+                return bot.peers[robin].video_frames > before + 15
+
+            await until(flowing, 20.0)
+            assert bot.peers[robin].width <= 320
         finally:
             await bot.leave()

@@ -127,3 +127,62 @@ async def test_a_room_picks_its_layer_as_publishers_come_and_go(server) -> None:
     finally:
         for bot in bots:
             await bot.leave()
+
+
+async def test_publishers_are_asked_for_the_gallery_layer_and_a_forwarded_stream_follows(
+        server) -> None:  # type: ignore[no-untyped-def]
+    # forwarded video (no privacy transform): the server can only pass on what it is sent, so
+    # the gallery's layer reaches subscribers when the publisher's own encoder sends it.
+    # Robin's bot ignores the ask, as an old client would: its stream is forwarded as sent
+    registry = server.app[keys.ROOMS]
+    earlier_setup = registry.room_setup
+
+    async def setup(room, grant):  # type: ignore[no-untyped-def]
+        if earlier_setup is not None:
+            await earlier_setup(room, grant)
+        room.policy = replace(room.policy, bitrate=BitratePolicy(
+            downlink_budget_bps=1_000_000, layers=(
+                Layer(2, 640, 480, 600_000, 300_000), Layer(99, 320, 240, 450_000, 150_000))))
+
+    registry.room_setup = setup
+    bots = [Bot(server.link("layers", name, profile="none"), video=ColorTrack(color),
+                audio=ToneTrack())
+            for name, color in (("Robin", "red"), ("Ash", "green"), ("Wren", "blue"))]
+    bots[0].follow_publish_layer = False
+
+    def asked(bot: Bot) -> list[tuple[int, int, int]]:
+        return [(m["max_width"], m["max_height"], m["max_bps"]) for m in bot.messages
+                if m.get("type") == "publish_layer"]
+
+    async def until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = asyncio.get_running_loop().time() + 20
+        while not cond():
+            assert asyncio.get_running_loop().time() < deadline, what
+            await asyncio.sleep(0.1)
+
+    def size(viewer: Bot, pid: str) -> tuple[int, int]:
+        peer = viewer.peers.get(pid)
+        return (peer.width, peer.height) if peer is not None else (0, 0)
+
+    try:
+        for bot in bots:
+            await bot.connect()
+        ids = [b.me["id"] for b in bots]
+        await until(lambda: all(asked(b)[-1:] == [(320, 240, 450_000)] for b in bots),
+                    f"asked {[asked(b) for b in bots]}")
+        # Ash follows the ask: the others receive its picture at the gallery's size, forwarded
+        await until(lambda: size(bots[0], ids[1]) == (320, 240), f"{size(bots[0], ids[1])}")
+        await until(lambda: size(bots[1], ids[2]) == (320, 240), f"{size(bots[1], ids[2])}")
+        # Robin does not: forwarded as sent, and nothing else is disturbed
+        await until(lambda: size(bots[1], ids[0]) == (640, 480), f"{size(bots[1], ids[0])}")
+        before = bots[0].peers[ids[1]].video_frames
+        await until(lambda: bots[0].peers[ids[1]].video_frames > before + 10, "frames stopped")
+        await bots[2].leave()
+        # two publishers: the full layer again, asked once and followed
+        await until(lambda: asked(bots[1])[-1:] == [(640, 480, 600_000)], f"{asked(bots[1])}")
+        await until(lambda: size(bots[0], ids[1]) == (640, 480), f"{size(bots[0], ids[1])}")
+        assert asked(bots[1]) == [(320, 240, 450_000), (640, 480, 600_000)] or asked(
+            bots[1]) == [(640, 480, 600_000), (320, 240, 450_000), (640, 480, 600_000)]
+    finally:
+        for bot in bots:
+            await bot.leave()

@@ -239,6 +239,16 @@ class LinkWeak(_Out):
     video: Literal["paused", "resumed"]
 
 
+class PublishLayer(_Out):
+    """The largest picture and rate the room's gallery shows of this member's video: their
+    client sends no more (the server scales down whatever is larger)."""
+
+    type: Literal["publish_layer"]
+    max_width: int
+    max_height: int
+    max_bps: int
+
+
 class Pong(_Out):
     type: Literal["pong"]
     ts: float | int | None = None
@@ -258,7 +268,7 @@ Outbound = Annotated[
     Joined | SelfState | Admitted | SentToLobby | ParticipantChanged | ParticipantLeft | Lobby
     | Answer | SubscribeOffer | ProfileChanged | Alert | Prompt | ChatMessage | RoomPaused
     | RoomLocked | RoomFocus | Closing | ServiceRestarting | IncomingVideo | Redirect | LinkWeak
-    | Ok | Pong | Error,
+    | PublishLayer | Ok | Pong | Error,
     Field(discriminator="type"),
 ]
 OUTBOUND = TypeAdapter(Outbound)

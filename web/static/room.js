@@ -564,6 +564,7 @@ function wire(sig) {
   sig.on("self_state", onSelfState);
   sig.on("incoming_video", (msg) => showIncomingVideo(Boolean(msg.enabled)));
   sig.on("link_weak", (msg) => showLinkWeak(msg.video === "paused"));
+  sig.on("publish_layer", (msg) => { if (state.publisher) state.publisher.setLayer(msg); });
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
     $("paused-banner").hidden = !state.paused;

@@ -49,24 +49,56 @@ async function offerAndAnswer(pc, signaling, type, answerType) {
   if (pc.signalingState !== "closed") await pc.setRemoteDescription({ type: "answer", sdp });
 }
 
+// scale a video sender down to `layer` ({max_width, max_height, max_bps}), the most the room's
+// gallery shows of it: the camera keeps its size, the encoder sends less
+async function applyLayer(sender, layer) {
+  if (!layer || !sender || !sender.track || !sender.getParameters) return;
+  const { width, height } = sender.track.getSettings();
+  const scale = width && height
+    ? Math.max(1, width / layer.max_width, height / layer.max_height) : 1;
+  const params = sender.getParameters();
+  if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+  params.encodings[0].scaleResolutionDownBy = scale;
+  params.encodings[0].maxBitrate = layer.max_bps;
+  try {
+    await sender.setParameters(params);
+  } catch (e) {
+    // the server scales whatever is larger: sending more costs bandwidth, not privacy
+    console.warn("publish layer not applied", e);
+  }
+}
+
 export class Publisher {
   constructor(signaling, iceServers) {
     this.signaling = signaling;
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.senders = {};
+    this.layer = null;
     this.queue = Promise.resolve();
+  }
+
+  // the server's `publish_layer`: send video no larger than the gallery shows it
+  setLayer(layer) {
+    this.layer = layer;
+    this.queue = this.queue.then(() => applyLayer(this.senders.video, layer));
+    return this.queue;
   }
 
   // send `track` as this kind: swap it in place, or add it and renegotiate
   setTrack(kind, track, stream) {
     this.queue = this.queue.then(async () => {
       const sender = this.senders[kind];
-      if (sender) { await sender.replaceTrack(track); return; }
+      if (sender) {
+        await sender.replaceTrack(track);
+        if (kind === "video") await applyLayer(sender, this.layer);
+        return;
+      }
       if (!track) return;
       const t = this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
       preferCodec(t, kind);
       this.senders[kind] = t.sender;
       await offerAndAnswer(this.pc, this.signaling, "publish_offer", "publish_answer");
+      if (kind === "video") await applyLayer(t.sender, this.layer);
     });
     return this.queue;
   }
