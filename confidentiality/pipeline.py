@@ -43,6 +43,14 @@ TransformFactory = Callable[[], FrameTransform]
 # not on a second of placeholder cards, and what the group sees first is a real picture
 WARM_WAIT_S = 2.0
 
+# how long a frame waits for its transform before it goes out as a placeholder. A slow
+# transform lowers the frame rate, as the processor intends (latest frame wins): a frame that
+# took 200 ms is still a processed, privacy-safe picture. At 150 ms (the first value) a node
+# whose face mask took a little longer than that under load (several faces, a busy machine)
+# sent nothing but placeholder cards, and kept both cores busy with transforms whose results
+# it threw away. Past this long the transform is treated as stuck: it fails closed
+DEADLINE_MS = 500.0
+
 
 class PrivacyPipeline:
     """Applies a participant's privacy profile to each frame, failing closed.
@@ -57,7 +65,7 @@ class PrivacyPipeline:
         *,
         profile: Profile,
         display_name: str,
-        deadline_ms: float = 150.0,
+        deadline_ms: float = DEADLINE_MS,
         on_event: Callable[[PrivacyEvent], None] | None = None,
         transform_factory: TransformFactory | None = None,
         model_dir: Path | None = None,

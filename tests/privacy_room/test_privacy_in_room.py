@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from confidentiality.pipeline import DEADLINE_MS
 from tests.support.axe import ARTIFACTS
 from tests.support.faces import (
     astronaut_frames,
@@ -227,7 +228,7 @@ class _WarmingTransform:
 
         self.calls += 1
         if self.calls in (1, 4, 7):
-            time.sleep(0.25)  # past the 150 ms deadline
+            time.sleep(DEADLINE_MS / 1000 + 0.1)  # past the deadline
         return TransformResult(255 - rgb)
 
     def close(self) -> None:
