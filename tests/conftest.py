@@ -73,6 +73,15 @@ _SHARED_MODULES = {
     "session/test_measures_live.py", "session/test_names_hidden.py",
     "session/test_session_model.py", "live/test_rooms.py", "live/test_writer.py",
 }
+# ...and these, slow ones included, which mostly wait on a clock (an outage, a heartbeat's
+# TTL, a reconnect grace, a dead peer's timeout) or check refusals and memory rather than a
+# frame rate: sharing the cores lengthens their waits a little, not their verdicts, and
+# waiting side by side takes minutes off the suite
+_WAITING_MODULES = {
+    "live/test_db_outage.py", "live/test_restart.py", "cluster/test_redis_outage.py",
+    "cluster/test_scale_out.py", "cluster/test_placement.py", "sfu/test_lifecycle.py",
+    "sfu/test_bad_input.py", "sfu/test_session_commands.py", "sfu/test_cli.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,8 +91,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             parts = item.path.relative_to(tests_dir).parts
         except ValueError:
             continue
+        module = "/".join(parts)
+        if module in _WAITING_MODULES:
+            continue
         if (
-            (parts[0] in _REALTIME_DIRS and "/".join(parts) not in _SHARED_MODULES)
+            (parts[0] in _REALTIME_DIRS and module not in _SHARED_MODULES)
             or item.get_closest_marker("browser") is not None
             or item.get_closest_marker("slow") is not None
         ):
