@@ -30,6 +30,8 @@ def test_the_unit_runs_a_command_the_service_accepts() -> None:
     assert args.ice_loopback is False
     assert _unit_value(DEPLOY / "systemd" / "confide.service", "EnvironmentFile") == (
         "/etc/confide/confide.env")
+    # its own CPU controller: the niced media workers then compete only with Confide's loop
+    assert int(_unit_value(DEPLOY / "systemd" / "confide.service", "CPUWeight")) >= 100
 
 
 def _example() -> dict[str, str]:
