@@ -10,6 +10,7 @@ import numpy as np
 from conftest import EventLog, make_pipeline
 
 from confidentiality.errors import ModelLoadError
+from confidentiality.pipeline import DEADLINE_MS
 from confidentiality.placeholder import PAUSED_REASON, placeholder_frame
 from confidentiality.profiles import Profile
 from confidentiality.transforms import MediaPipeTransform, TransformResult
@@ -92,6 +93,21 @@ def test_transform_past_deadline_gives_placeholder_then_recovers(events: EventLo
     assert events.kinds() == ["fail_closed", "recovered"]
     # only a deadline was missed: the room alerts the host about it only if it lasts
     assert events[0].late
+
+
+def test_a_slow_transform_lowers_the_frame_rate_rather_than_sending_placeholders(
+        events: EventLog) -> None:
+    # 250 ms a frame, as a face mask with several faces on a busy node: every frame is still
+    # the transform's own output, a little late (at the first 150 ms deadline, every one of
+    # these was a placeholder card)
+    slow = SleepyTransform(sleep_s=0.25, slow_calls=4)
+    pipeline = make_pipeline(Profile.FACE_MASK, events, deadline_ms=DEADLINE_MS,
+                             transform_factory=lambda: slow)
+    for i in range(4):
+        out = video_frame_rgb(pipeline.process(to_video_frame(SOURCE, i)))
+        assert not out.any(), f"frame {i} was not the transform's output"
+    pipeline.close()
+    assert events.kinds() == [] and slow.calls == 4
 
 
 class ColdTransform:
