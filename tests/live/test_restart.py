@@ -134,7 +134,9 @@ async def test_a_session_survives_a_restart(backend: str, sig: int, tmp_path,  #
                        is False, 10, "Robin's video allowed")
 
         # Kit stays out: the old connection's token, the invite's secret, a fresh grant
-        assert await join_refusal(kit.link, kit.resume) == "grant_replayed"
+        # (refused as replayed, or, when a SIGKILL came before the used grant was written
+        # behind, as removed, which the room's state written first already says: out either way)
+        assert await join_refusal(kit.link, kit.resume) in ("grant_replayed", "removed")
         status, body, _ = await http_json("POST", f"{s.base_url}/api/v1/invites/resume",
                                           {"resume": kit.invite_resume})
         assert status == 410 and body["error"]["code"] == "invite_revoked"
