@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from confidentiality.placeholder import PAUSED_REASON, placeholder_rgb
+from confidentiality.transforms import _MASK_RGB, _SILHOUETTE_RGB
 from tests.support.browser import chromium, grab_tile, until
 from tests.support.corpus import FPS, clip
 from tests.support.corpus_check import (
@@ -43,6 +44,18 @@ MATCHED = 0.1
 def group_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # five people on a staircase, slowly zooming: faces at several sizes, some cut by the edge
     return write_y4m(tmp_path_factory.mktemp("v") / "group.y4m", clip("group_zoom").frames, FPS)
+
+
+def _all_mask(img: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """True when a detector's box is (95 %+) the mask's own flat fill: Haar once took a
+    corner of the grey masks for a face (99.7 % of its box one flat colour). Such a box holds
+    no face to show; any box with more than a sliver of picture in it still counts."""
+    x, y, w, h = box
+    patch = img[y:y + h, x:x + w].astype(np.int16)
+    flat = np.zeros(patch.shape[:2], bool)
+    for colour in (_MASK_RGB, _SILHOUETTE_RGB):
+        flat |= np.abs(patch - np.array(colour, np.int16)).max(axis=2) <= 8
+    return bool(flat.size) and float(flat.mean()) >= 0.95
 
 
 def _save(path: Path, img: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
@@ -141,10 +154,10 @@ async def test_two_face_mask_publishers_of_a_group_show_no_face_to_a_third_brows
             # of the picture grey silhouettes) cannot be checked face by face: the independent
             # detectors look at all of it instead, and must find nothing
             seen = [
-                (j, name, boxes)
-                for j, img in enumerate(unmatched)
-                for name, boxes in detect_all(cv2.resize(img, (640, 480))).items()
-                if boxes
+                (j, name, found)
+                for j, img in enumerate(cv2.resize(u, (640, 480)) for u in unmatched)
+                for name, boxes in detect_all(img).items()
+                if (found := [b for b in boxes if not _all_mask(img, b)])
             ]
             assert not seen, (
                 f"publisher {n}: a detector found a face in a grab not matched to the clip: "
