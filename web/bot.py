@@ -87,17 +87,20 @@ class ColorTrack(MediaStreamTrack):
         self.stamp = stamp
         self._start: float | None = None
         self._count = 0
-        self._base = np.zeros((height, width, 3), np.uint8)
-        self._base[:, :] = COLORS[color]
+        self._base = self._painted(width, height)
         self._full = (width, height)
+
+    def _painted(self, width: int, height: int) -> np.ndarray:
+        base = np.zeros((height, width, 3), np.uint8)
+        base[:, :] = COLORS[self.color]
+        return base
 
     def set_max_size(self, width: int, height: int) -> None:
         """The server's `publish_layer`: send no larger than this, as a browser does."""
         w, h = fit_size(*self._full, width, height)
         if (w, h) != (self.width, self.height):
             self.width, self.height = w, h
-            self._base = np.zeros((h, w, 3), np.uint8)
-            self._base[:, :] = COLORS[self.color]
+            self._base = self._painted(w, h)
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
