@@ -76,6 +76,11 @@ STALL_S = 3.0
 SOURCE_LIVE_S = 1.0
 # how often the pool looks for stalls
 STALL_CHECK_S = 0.5
+# while skipping to a keyframe, ask the source again this often: the keyframe asked for may
+# itself arrive while the worker is still congested (and be dropped), or the request may be
+# lost; a source that sends keyframes only when asked (aiortc, and a browser's steady
+# stream) would otherwise leave the member's video paused for good
+SOURCE_KEYFRAME_RETRY_S = 1.0
 
 # (packet, is a keyframe, epoch of the profile it was made under)
 PacketEmit = Callable[[av.Packet, bool, int], None]
@@ -150,6 +155,7 @@ class RemoteProcessor:
         self._request_source_keyframe = request_source_keyframe
         self._on_event = on_event
         self._skip_to_keyframe = False
+        self._asked_at = -1e9  # when (monotonic) the source was last asked for a keyframe
         self._lost = False  # the worker died; recovered at its successor's first packet
         # stall watch (monotonic seconds): the first packet in since the last one out, the
         # last packet in, and whether the pause was reported
@@ -177,16 +183,25 @@ class RemoteProcessor:
             # fail safe and bounded: drop up to the next keyframe, which restarts decoding
             if not self._skip_to_keyframe:
                 self._skip_to_keyframe = True
-                self._request_source_keyframe()
-            self.dropped_packets += 1
+                self._ask_source_keyframe(now)
+            self._skipped(now)
             return
         if self._skip_to_keyframe:
             if not keyframe:
-                self.dropped_packets += 1
+                self._skipped(now)
                 return
             self._skip_to_keyframe = False
             self._send(RESYNC)
         self._send(PACKET, packet_body(self.spec.epoch, packet, packet.pts or 0, keyframe))
+
+    def _skipped(self, now: float) -> None:
+        self.dropped_packets += 1
+        if now - self._asked_at >= SOURCE_KEYFRAME_RETRY_S:
+            self._ask_source_keyframe(now)
+
+    def _ask_source_keyframe(self, now: float) -> None:
+        self._asked_at = now
+        self._request_source_keyframe()
 
     def resync(self) -> None:
         self._send(RESYNC)

@@ -285,3 +285,56 @@ async def test_a_source_that_stops_is_not_a_stall() -> None:
         await proc.aclose()
     finally:
         await pool.aclose()
+
+
+async def test_a_keyframe_dropped_while_congested_is_asked_for_again() -> None:
+    # A source that sends a keyframe only when asked (aiortc's sender; a browser's stream
+    # between its rare periodic ones): the keyframe it sends in answer to a congested
+    # worker's request may itself arrive while the worker is still congested, and be
+    # dropped. The worker must ask again, or the member's video stays paused for good.
+    pool = MediaWorkers(1)
+    out = Output()
+    clip = _clip(60)
+    keyframe, deltas = clip[0], [c for c in clip[1:] if not _keyframe(c)]
+    try:
+        proc = _open(pool, out)
+        await _feed_until(proc, clip[:15], lambda: len(out.packets) >= 5)
+        worker = pool.workers[0]
+        pid = worker.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            asked = out.source_keyframe_requests
+            i = 0
+            while out.source_keyframe_requests == asked:  # until congested
+                proc.submit(_packet(deltas[i % len(deltas)], 100 + i), False)
+                i += 1
+                if i % 20 == 0:
+                    await asyncio.sleep(0)
+                assert i < 200_000, "the worker never became congested"
+            # the source answers at once, while the worker is still stopped
+            dropped = proc.dropped_packets
+            proc.submit(_packet(keyframe, 100 + i), True)
+            assert proc.dropped_packets == dropped + 1, "the keyframe should have been dropped"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await _until(lambda: not worker.congested(), 20)
+        got = len(out.packets)
+        answered = out.source_keyframe_requests
+        # from here the source sends a keyframe only when asked again
+        deadline = asyncio.get_running_loop().time() + 10
+        n = 0
+        while len(out.packets) < got + 5:
+            assert asyncio.get_running_loop().time() < deadline, \
+                "the video stayed paused: no keyframe was asked for again"
+            if out.source_keyframe_requests > answered:
+                answered = out.source_keyframe_requests
+                data, key = keyframe, True
+            else:
+                data, key = deltas[n % len(deltas)], False
+            proc.submit(_packet(data, 10_000 + n), key)
+            n += 1
+            await asyncio.sleep(1 / FPS)
+        await proc.aclose()
+    finally:
+        await pool.aclose()
