@@ -145,7 +145,11 @@ class WeakLinkGuard:
 
     def is_weak(self, estimate: Estimate) -> bool:
         p = self.policy
-        if estimate.remb_bps is not None and estimate.remb_bps < p.weak_below_bps:
+        if (estimate.remb_bps is not None and estimate.remb_bps < p.weak_below_bps
+                and estimate.remb_bps < estimate.sent_bps):
+            # a low estimate alone is not a weak link: a browser's estimate follows what it is
+            # sent, so a room of still, dim pictures (a few tens of kbps) keeps it low on a
+            # perfect link. It is weak when it cannot carry what it is being sent
             return True
         return estimate.loss >= p.congested_loss and estimate.delivered_bps < p.weak_below_bps
 

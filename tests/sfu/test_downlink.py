@@ -121,7 +121,8 @@ def test_a_lossy_paused_link_is_not_tried_again() -> None:
 
 def test_the_receivers_own_estimate_pauses_and_resumes() -> None:
     guard = WeakLinkGuard()
-    low = _est(200_000, 0.0, remb=200_000)
+    # sent 500 kbps of others' video; the receiver says it can take 200
+    low = Estimate(500_000, 490_000, 0.02, 200_000)
     assert _run(guard, 0.0, 3.0, low) == [(3.0, True)]
     # a REMB above the resume threshold for 5 s brings video back at once, and only then
     # (hysteresis: 350 kbps to pause, 600 kbps for 5 s to resume)
@@ -131,3 +132,14 @@ def test_the_receivers_own_estimate_pauses_and_resumes() -> None:
     assert _run(guard, 30.5, 35.0, high) == []
     assert _run(guard, 35.5, 35.5, high) == [(35.5, False)]
     assert guard.state is LinkState.OK
+
+
+def test_a_low_estimate_over_a_light_stream_is_not_a_weak_link() -> None:
+    # a browser's estimate follows what it is sent: a room of still, dim pictures sends a few
+    # tens of kbps and the estimate stays below the threshold on a link that loses nothing
+    guard = WeakLinkGuard()
+    light = Estimate(17_000, 17_000, 0.0, 120_000)
+    assert _run(guard, 0.0, 30.0, light) == []
+    assert not guard.video_paused
+    # the same estimate against more than it can carry is weak
+    assert _run(guard, 30.5, 34.0, Estimate(400_000, 390_000, 0.02, 120_000)) == [(33.5, True)]
