@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import rtcrtpreceiver as _receiver_module
 from aiortc import rtp as _rtp
 from aiortc.sdp import SessionDescription
 
@@ -26,6 +27,7 @@ SUPPORTED_AIORTC = "1.16"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 # and of RTCRtpSender: what its sender reports (RTCP SR) say was sent
 _SENDER_NTP = "_RTCRtpSender__ntp_timestamp"
 _SENDER_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
@@ -82,6 +84,17 @@ def replace_jitter_buffer(receiver: RTCRtpReceiver, replacement: Any) -> None:
 def jitter_buffer(receiver: RTCRtpReceiver) -> Any:
     """What the receiver hands its packets to (ours, once replaced)."""
     return getattr(receiver, _JITTER_BUFFER)
+
+
+def sent_rtp_timestamp(receiver: RTCRtpReceiver, pts: int) -> int | None:
+    """The RTP timestamp a frame this receiver decoded was sent with, or None before its
+    first packet. aiortc counts a decoded frame's pts from the first timestamp it received
+    (unwrapped); the sender's own numbering is what says when, in its stream, a frame was
+    sent (a bot tells frames sent after a switch from frames still queued from before)."""
+    origin = getattr(getattr(receiver, _TIMESTAMP_MAPPER, None), "_origin", None)
+    if origin is None:
+        return None
+    return (pts + int(origin)) & 0xFFFFFFFF
 
 
 NackSender = Callable[[int, list[int]], Coroutine[Any, Any, None]]
@@ -229,6 +242,8 @@ def check_contract() -> None:
     for name in ("_retransmit", "_handle_rtcp_packet"):
         if not hasattr(RTCRtpSender, name):
             missing.append(f"RTCRtpSender.{name}")
+    if not hasattr(_receiver_module, "TimestampMapper"):
+        missing.append("aiortc.rtcrtpreceiver.TimestampMapper")
     if not hasattr(RTCRtpReceiver, "_send_rtcp_nack"):
         missing.append("RTCRtpReceiver._send_rtcp_nack")
     for name in ("RtcpRrPacket", "RtcpSrPacket", "RtcpPsfbPacket", "unpack_remb_fci",

@@ -111,6 +111,12 @@ class RtpWriter:
     def stream(self) -> int | None:
         return self._stream
 
+    @property
+    def last_timestamp(self) -> int:
+        """The RTP timestamp of the newest packet numbered: whatever is carried next, after a
+        switch too, is stamped later than this (modulo 2**32)."""
+        return self._last_ts
+
     # --- numbering (on the event loop, as packets are published)
     def restart(self) -> None:
         """The next packet carried starts a new mapping (it must be one a decoder can start

@@ -19,12 +19,14 @@ import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
 
 from confidentiality.frames import fit_size
+from sfu import aiortc_compat
 from sfu.ice import rtc_configuration, set_loopback_only
 
 VIDEO_CLOCK = 90000
@@ -293,6 +295,9 @@ class PeerStats:
     audio_rms: float = 0.0
     colors: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    # the last decoded frame's RTP timestamp as its sender numbered it: tells a frame sent
+    # after a given moment from one still queued in this receiver from before it
+    video_rtp_timestamp: int | None = None
 
     @property
     def fps(self) -> float:
@@ -533,7 +538,8 @@ class Bot:
                     (t for t in pc.getTransceivers() if t.receiver.track is track), None
                 )
                 mid = transceiver.mid if transceiver else None
-                task = asyncio.ensure_future(self._consume(track, mid))
+                task = asyncio.ensure_future(self._consume(
+                    track, mid, transceiver.receiver if transceiver else None))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -553,7 +559,8 @@ class Bot:
         """The SDP this bot applies from the server on its `leg`."""
         return sdp
 
-    async def _consume(self, track: MediaStreamTrack, mid: str | None) -> None:
+    async def _consume(self, track: MediaStreamTrack, mid: str | None,
+                       receiver: RTCRtpReceiver | None = None) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -573,6 +580,9 @@ class Bot:
                 peer.video_first_s = peer.video_first_s or now
                 peer.video_last_s = now
                 peer.width, peer.height = frame.width, frame.height
+                if receiver is not None and frame.pts is not None:
+                    peer.video_rtp_timestamp = aiortc_compat.sent_rtp_timestamp(
+                        receiver, frame.pts)
                 if self.decode_video:
                     img = frame.to_ndarray(format="rgb24")
                     center = img[STAMP_BLOCK * 2 :, :]

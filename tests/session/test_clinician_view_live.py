@@ -33,6 +33,10 @@ pytestmark = pytest.mark.slow
 RULES = {"minimum_profile": "face_mask", "allowed_profiles": ["face_mask", "avatar", "camera_off"],
          "clinician_profile": "blur", "muted_on_entry": False}
 FACE = face_box_in_source("static", 0, 30)
+# the pictures no test looks at are small: three peers encode and decode in this process at
+# normal priority, and on two cores every cycle they spend is one the media workers (nice 19)
+# do not get for Robin's face mask and copy
+SMALL = {"width": 320, "height": 240}
 
 
 async def _wait_for(predicate: Any, timeout_s: float = 30.0,
@@ -74,11 +78,20 @@ async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
     clip = write_y4m(tmp_path / "face.y4m", astronaut_frames("static", 30))
     live = await live_session(server, rules=RULES)
     host_frames: dict[str, list[np.ndarray]] = defaultdict(list)
+    # each host frame's RTP timestamp, to tell frames sent after the withdrawal from frames
+    # still queued in the host's receiver from before it (a busy test process lags)
+    host_pts: dict[str, list[int | None]] = defaultdict(list)
+
+    def on_host_frame(pid: str, img: np.ndarray) -> None:
+        host_frames[pid].append(img)
+        host_pts[pid].append(host.peers[pid].video_rtp_timestamp if pid in host.peers
+                             else None)
+
     wren_frames: dict[str, list[np.ndarray]] = defaultdict(list)
     robin_frames: dict[str, list[np.ndarray]] = defaultdict(list)
     host = Bot(f"{live.base_url}/room#grant={await live.host_grant()}",
-               video=ColorTrack("red"), audio=ToneTrack(),
-               on_video_frame=lambda pid, img: host_frames[pid].append(img))
+               video=ColorTrack("red", **SMALL), audio=ToneTrack(),
+               on_video_frame=on_host_frame)
     bots = [host]
     try:
         await host.connect()
@@ -90,7 +103,7 @@ async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
         tokens = {name: link.rsplit("/", 1)[1] for name, link in live.session.links.items()}
         robin = await _member(live.base_url, tokens["Robin"], FileVideoTrack(str(clip)),
                               robin_frames)
-        wren = await _member(live.base_url, tokens["Wren"], ColorTrack("green"),
+        wren = await _member(live.base_url, tokens["Wren"], ColorTrack("green", **SMALL),
                              wren_frames)
         bots += [robin, wren]
         # offered at pre-join: what the clinician would see, and what the group sees
@@ -132,7 +145,8 @@ async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
         await _wait_for(lambda: len(host_frames[robin_id]) >= 40
                         and len(wren_frames[robin_id]) >= 40, 120, diag)
         # the clinician sees Robin's face (background blurred); the group never does
-        assert _faces(host_frames[robin_id][-20:]) >= 4
+        # (over all its frames: on a busy node the copy, fail closed, may send placeholders)
+        assert _faces(host_frames[robin_id]) >= 4
         leaks = _faces(wren_frames[robin_id])
         assert leaks == 0, f"Robin's face reached Wren in {leaks} frames"
         assert live.disagreements() == []
@@ -154,14 +168,18 @@ async def test_the_clinician_sees_a_consenting_member_lighter_and_no_peer_does(
         robin_video = room.get(robin_id).publications["video"]
         assert [s.track.fanout for s in room.get(host_id).subscriptions
                 if s.publication_id == robin_video.id] == [robin_video.fanout]
-        # (the host may still decode a copy frame or two that was on the wire, and an aiortc
-        # receiver that missed the group stream's first keyframe shows the group's next
-        # frames over its last copy frame until its keyframe request is answered: the slot
-        # is the group's stream at once, as checked above; the pictures are judged after)
-        seen = len(host_frames[robin_id])
+        # every frame stamped after this moment on the host's slot is the group's stream,
+        # from a keyframe on; frames the host still decodes from before are not judged
+        switched_at = [s.track.writer.last_timestamp for s in room.get(host_id).subscriptions
+                       if s.publication_id == robin_video.id][0]
 
-        await _wait_for(lambda: len(host_frames[robin_id]) >= seen + 60, 60, diag)
-        after = host_frames[robin_id][-30:]
+        def after_switch() -> list[np.ndarray]:
+            return [img for img, pts in zip(host_frames[robin_id], host_pts[robin_id],
+                                            strict=True)
+                    if pts is not None and 0 < (pts - switched_at) % 2**32 < 2**31]
+
+        await _wait_for(lambda: len(after_switch()) >= 60, 90, diag)
+        after = after_switch()
         assert _faces(after) == 0, "the clinician still receives the lighter copy"
         assert live.disagreements() == []
 

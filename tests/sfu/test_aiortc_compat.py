@@ -249,3 +249,52 @@ async def test_a_slot_sends_its_own_packets_through_the_sender_and_answers_nacks
     finally:
         await server.close()
         await client.close()
+
+
+async def test_a_decoded_frame_gives_back_the_rtp_timestamp_it_was_sent_with() -> None:
+    # the receiver counts pts from its first timestamp; the sender's numbering is recovered
+    sender_pc = RTCPeerConnection(rtc_configuration([]))
+    receiver_pc = RTCPeerConnection(rtc_configuration([]))
+    on_wire: set[int] = set()
+    decoded: list[int | None] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def consume(track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            assert frame.pts is not None
+            decoded.append(aiortc_compat.sent_rtp_timestamp(receiver, frame.pts))
+
+    try:
+        sender_pc.addTransceiver(ColorTrack("red"), direction="sendonly")
+
+        @receiver_pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            receiver = next(t.receiver for t in receiver_pc.getTransceivers()
+                            if t.receiver.track is track)
+            buffer = aiortc_compat.jitter_buffer(receiver)
+            real_add = buffer.add
+
+            def add(packet: object) -> object:
+                on_wire.add(packet.timestamp)  # type: ignore[attr-defined]
+                return real_add(packet)
+
+            buffer.add = add
+            tasks.append(asyncio.ensure_future(consume(track, receiver)))
+
+        await _connected_pair(sender_pc, receiver_pc)
+        for _ in range(100):
+            if len(decoded) > 5:
+                break
+            await asyncio.sleep(0.05)
+        assert len(decoded) > 5
+        # aiortc's own sender starts at a random timestamp, so a match is no accident
+        assert all(ts in on_wire for ts in decoded), (decoded, sorted(on_wire)[:5])
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+        for task in tasks:
+            task.cancel()
