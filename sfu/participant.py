@@ -28,6 +28,7 @@ from .fanout import PacketTrack
 from .grants import Grant
 from .offers import OfferBudget
 from .publication import Publication
+from .subscriber_sdp import subscriber_offer_sdp
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,9 @@ class Participant:
             for sub in self.subscriptions
             if sub.publication_id is not None and sub.transceiver.mid is not None
         }
-        self.send({"type": "subscribe_offer", "sdp": without_abs_send_time(pc.localDescription.sdp),
+        streams = {mid: str(info["participant_id"]) for mid, info in tracks.items()}
+        self.send({"type": "subscribe_offer",
+                   "sdp": subscriber_offer_sdp(pc.localDescription.sdp, streams),
                    "tracks": tracks})
         try:
             sdp = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT_S)
@@ -238,21 +241,3 @@ def route_keyframe_requests(sender: RTCRtpSender, track: PacketTrack) -> None:
     """A subscriber's PLI/FIR normally flags only the sender's own encoder; route it to the
     publication's source instead (its one encoder, or the publisher)."""
     aiortc_compat.route_keyframe_requests(sender, track.request_keyframe)
-
-
-ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-
-
-def without_abs_send_time(sdp: str) -> str:
-    """The subscriber offer without the abs-send-time header extension.
-
-    It exists for the receiver's bandwidth estimate (REMB). On a subscriber leg nothing uses
-    that estimate: forwarded and encode-once streams are one stream for every subscriber, and
-    their size and rate follow the room (sfu/bitrate.py). Left in, the server would stamp every
-    packet to every subscriber and every subscriber would run the estimator on every packet
-    (a sixth of a test client's CPU in a 12-person room). A client answers only what was
-    offered, so aiortc then sends no such extension on this leg.
-    """
-    lines = sdp.splitlines()
-    kept = [line for line in lines if not (line.startswith("a=extmap:") and ABS_SEND_TIME in line)]
-    return "\r\n".join(kept) + "\r\n"

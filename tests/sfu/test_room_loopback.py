@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sfu.participant import ABS_SEND_TIME
+from sfu import aiortc_compat
+from sfu.subscriber_sdp import ABS_SEND_TIME
 from web.bot import Bot, ColorTrack, ToneTrack
 
 
@@ -58,6 +59,20 @@ async def test_three_participants_receive_each_others_video_and_audio(server) ->
             assert ABS_SEND_TIME not in bot.sub_pc.localDescription.sdp
             assert bot.pub_pc is not None and bot.pub_pc.remoteDescription is not None
             assert ABS_SEND_TIME in bot.pub_pc.remoteDescription.sdp
+            # each publisher's audio and video are one stream of their own, the one a browser
+            # keeps in sync (one stream for everyone would sync one member's lips only)
+            last = [m for m in bot.messages if m.get("type") == "subscribe_offer"][-1]
+            streams: dict[str, set[tuple[str, str]]] = {}
+            for section in aiortc_compat.parse_sdp(last["sdp"]).media:
+                info = last["tracks"].get(section.rtp.muxId)
+                if info is not None:
+                    assert section.msid is not None
+                    streams.setdefault(section.msid.split(" ")[0], set()).add(
+                        (info["participant_id"], section.kind))
+            # (and the member's own picture as the group sees it, the self-view, on its own)
+            expected = [{(pid, "audio"), (pid, "video")} if other != name else {(pid, "video")}
+                        for other, pid in ids.items()]
+            assert sorted(streams.values(), key=sorted) == sorted(expected, key=sorted), streams
     finally:
         for bot in bots.values():
             await bot.leave()
