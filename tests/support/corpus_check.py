@@ -105,18 +105,45 @@ class FrameMatcher:
 
     SIZE = (320, 240)
 
+    # a picture with less than this share left visible is not matched by what remains
+    MIN_VISIBLE = 0.05
+
     def __init__(self, frames: Sequence[np.ndarray]) -> None:
-        self._bands = np.stack([self._signature(f) for f in frames])
+        self._raw = np.stack([self._band_of(f) for f in frames])
+        self._bands = np.stack([self._normalised(b) for b in self._raw])
+
+    def _band_of(self, rgb: np.ndarray) -> np.ndarray:
+        small = cv2.resize(rgb, self.SIZE, interpolation=cv2.INTER_AREA)
+        return _band(small).ravel()
+
+    @staticmethod
+    def _normalised(b: np.ndarray) -> np.ndarray:
+        b = b - b.mean(axis=-1, keepdims=True)
+        return b / (np.linalg.norm(b, axis=-1, keepdims=True) + 1e-6)
 
     def _signature(self, rgb: np.ndarray) -> np.ndarray:
-        small = cv2.resize(rgb, self.SIZE, interpolation=cv2.INTER_AREA)
-        b = _band(small).ravel()
-        b -= b.mean()
-        return b / (np.linalg.norm(b) + 1e-6)
+        return self._normalised(self._band_of(rgb))
 
     def match(self, rgb: np.ndarray) -> tuple[int, float]:
         """(frame index, correlation) of the best-matching frame."""
         scores = self._bands @ self._signature(rgb)
+        i = int(np.argmax(scores))
+        return i, float(scores[i])
+
+    def match_visible(self, rgb: np.ndarray, hidden: np.ndarray) -> tuple[int, float]:
+        """`match` on the pixels not `hidden` (a bool map at the picture's size) alone.
+
+        A face mask may cover most of a close-up: the flat masks and their edges then
+        outweigh the camera's detail left between them, and the whole picture matches no
+        frame. The detail left (the background, a shoulder) is still the camera's own, sharp
+        only at its frame. The masks' edges are left out with them. (-1, 0.0) when too
+        little is left to tell."""
+        hid = cv2.resize(hidden.astype(np.uint8), self.SIZE, interpolation=cv2.INTER_NEAREST)
+        visible = ~(cv2.dilate(hid, np.ones((9, 9), np.uint8)) > 0).ravel()
+        if visible.mean() < self.MIN_VISIBLE:
+            return -1, 0.0
+        scores = self._normalised(self._raw[:, visible]) @ self._normalised(
+            self._band_of(rgb)[visible])
         i = int(np.argmax(scores))
         return i, float(scores[i])
 
