@@ -227,6 +227,7 @@ class Room:
                 "ice_servers": self.ice_servers_for(grant),
                 "resume": participant.resume_token,
                 "paused": self.paused,
+                "locked": self.locked,
                 "focus": self.policy.focus,
             }
         )
@@ -282,6 +283,7 @@ class Room:
                 "participant": participant.describe(),
                 "participants": self.roster_for(participant),
                 "paused": self.paused,
+                "locked": self.locked,
                 "focus": self.policy.focus,
             }
         )

@@ -35,6 +35,10 @@ async def _stage(page: Page, stage: str, timeout_s: float = 20.0) -> None:
     )
 
 
+async def _true(value: object) -> bool:
+    return bool(value)
+
+
 async def _js(page: Page, expr: str) -> Any:
     return await page.evaluate(f"() => ({expr})")
 
@@ -417,9 +421,12 @@ async def test_the_host_returns_to_control_after_the_grace(server, face_video: P
         member = WireClient(s.base_url, "Robin")
         try:
             assert (await member.join((await status.json())["grant"]))["type"] == "joined"
-            # the clinician's page is closed for longer than the grace period
-            await host.goto("about:blank")
             room = server.app[keys.ROOMS].rooms[s.session_id]
+            # the clinician locks the room, then their page is closed for longer than the
+            # grace period
+            await host.click("#btn-lock")
+            await until(lambda: _true(room.locked), 10.0)
+            await host.goto("about:blank")
 
             async def host_gone() -> bool:
                 return host_id not in room.participants
@@ -433,13 +440,18 @@ async def test_the_host_returns_to_control_after_the_grace(server, face_video: P
             await host.wait_for_function("() => window.confide.selfState !== null")
             assert await _js(host, "window.confide.selfState.lobby_state") == "admitted"
             assert "grant_replayed" in await _js(host, "window.confide.errors")
-            # and is in control: the lock takes effect in the rules and the room
+            # the new page is told the room is locked as it joins: its button says so, and
+            # the host can unlock it (a page that thought otherwise would send "lock" again)
+            assert await host.get_attribute("#btn-lock", "aria-pressed") == "true"
+            # and is in control: the unlock takes effect in the rules and the room
             await host.click("#btn-lock")
 
-            async def locked() -> bool:
-                return bool(room.locked and room.controller.state.locked)
+            async def unlocked() -> bool:
+                return not room.locked and not room.controller.state.locked
 
-            await until(locked, 10.0)
+            await until(unlocked, 10.0)
+            await host.wait_for_function(
+                "() => document.getElementById('btn-lock').getAttribute('aria-pressed') === 'false'")
             assert room.controller.disagreements() == []
         finally:
             await member.close()

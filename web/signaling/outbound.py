@@ -62,6 +62,9 @@ class Joined(_Out):
     ice_servers: list[dict[str, Any]]
     resume: str
     paused: bool
+    # said again on every join: a host whose page reconnects (a restart, a reload) sees the
+    # room's lock as it is, not as it was
+    locked: bool = False
     # members receive only the hosts' video ("Focus")
     focus: bool = False
 
@@ -93,6 +96,7 @@ class Admitted(_Out):
     participant: ParticipantView
     participants: list[ParticipantView]
     paused: bool
+    locked: bool = False
     focus: bool = False
 
 

@@ -544,13 +544,17 @@ function wire(sig) {
     if (state.restarting) { state.restarting = false; notify(""); }
     state.iceServers = msg.ice_servers || [];
     state.paused = Boolean(msg.paused);
+    state.locked = Boolean(msg.locked);
     sessionStorage.setItem("confide.resume", msg.resume || "");
     for (const id of ["self-name", "lobby-name", "prejoin-name"]) {
       $(id).textContent = msg.participant.display_name;
     }
     $("paused-banner").hidden = !state.paused;
     setFocus(msg.focus);
-    if (isHost()) host.enable(sessionStorage.getItem("confide.grant"));
+    if (isHost()) {
+      host.enable(sessionStorage.getItem("confide.grant"));
+      host.onRoomFlags();
+    }
     else if (!arrival.forms) {
       arrival.load(grantClaims(sessionStorage.getItem("confide.grant") || "").sid,
         sessionStorage.getItem("confide.invite_resume")).then(updateAgree);
@@ -567,6 +571,8 @@ function wire(sig) {
   sig.on("publish_layer", (msg) => { if (state.publisher) state.publisher.setLayer(msg); });
   sig.on("admitted", (msg) => {
     state.paused = Boolean(msg.paused);
+    state.locked = Boolean(msg.locked);
+    if (isHost()) host.onRoomFlags();
     $("paused-banner").hidden = !state.paused;
     setFocus(msg.focus);
     setRoster(msg.participants || []);
