@@ -221,15 +221,22 @@ def loss_reports(packet: Any) -> list[tuple[int, float]]:
     return [(int(r.ssrc), r.fraction_lost / 256) for r in packet.reports]
 
 
-def remb_bps(packet: Any) -> int | None:
-    """The receiver's estimate of its downlink (REMB), in bits per second, if `packet` is one."""
+def remb(packet: Any) -> tuple[int, tuple[int, ...]] | None:
+    """The receiver's estimate of its downlink (REMB) if `packet` is one: bits per second,
+    and the streams (SSRCs) it was made from. A browser leaves audio out of it."""
     if not isinstance(packet, _rtp.RtcpPsfbPacket) or packet.fmt != _rtp.RTCP_PSFB_APP:
         return None
     try:
-        bitrate, _ssrcs = _rtp.unpack_remb_fci(packet.fci)
+        bitrate, ssrcs = _rtp.unpack_remb_fci(packet.fci)
     except ValueError:
         return None
-    return int(bitrate)
+    return int(bitrate), tuple(int(s) for s in ssrcs)
+
+
+def remb_bps(packet: Any) -> int | None:
+    """The receiver's estimate of its downlink (REMB), in bits per second, if `packet` is one."""
+    found = remb(packet)
+    return found[0] if found is not None else None
 
 
 def check_contract() -> None:

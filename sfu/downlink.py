@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # a stream that carried less than this in the window says too little about the link's loss
@@ -59,6 +60,9 @@ class Estimate:
     loss: float
     # the subscriber's own receiver estimate, if it sends one
     remb_bps: int | None
+    # what was sent on the streams that estimate covers (a browser's leaves audio out);
+    # None when it names none of them, and then it is weighed against all that was sent
+    remb_covers_sent_bps: float | None = None
 
 
 class DownlinkEstimator:
@@ -71,6 +75,7 @@ class DownlinkEstimator:
         # per stream (SSRC): octets sent at its previous report
         self._octets: dict[int, int] = {}
         self._remb: tuple[float, int] | None = None
+        self._remb_ssrcs: frozenset[int] = frozenset()
 
     def on_report(self, now: float, ssrc: int, octets_sent: int, fraction_lost: float,
                   *, meaningful: bool = True) -> None:
@@ -87,8 +92,10 @@ class DownlinkEstimator:
         self._samples.append((now, ssrc, sent, sent * (1.0 - lost)))
         self._expire(now)
 
-    def on_remb(self, now: float, bps: int) -> None:
+    def on_remb(self, now: float, bps: int, ssrcs: Iterable[int] = ()) -> None:
+        """The receiver's estimate, made from the streams `ssrcs`."""
         self._remb = (now, bps)
+        self._remb_ssrcs = frozenset(ssrcs)
 
     def forget(self, ssrc: int) -> None:
         self._octets.pop(ssrc, None)
@@ -113,7 +120,10 @@ class DownlinkEstimator:
         loss = min(losses) if losses else 0.0
         remb = self._remb[1] if self._remb and self._remb[0] >= now - 2 * self.window_s \
             else None
-        return Estimate(sent * 8 / self.window_s, delivered * 8 / self.window_s, loss, remb)
+        covered = [s[2] for s in self._samples if s[1] in self._remb_ssrcs]
+        covers = sum(covered) * 8 / self.window_s if covered else None
+        return Estimate(sent * 8 / self.window_s, delivered * 8 / self.window_s, loss, remb,
+                        covers)
 
 
 class LinkState(enum.StrEnum):
@@ -145,11 +155,14 @@ class WeakLinkGuard:
 
     def is_weak(self, estimate: Estimate) -> bool:
         p = self.policy
+        covered = estimate.remb_covers_sent_bps
         if (estimate.remb_bps is not None and estimate.remb_bps < p.weak_below_bps
-                and estimate.remb_bps < estimate.sent_bps):
+                and estimate.remb_bps < (covered if covered is not None
+                                         else estimate.sent_bps)):
             # a low estimate alone is not a weak link: a browser's estimate follows what it is
             # sent, so a room of still, dim pictures (a few tens of kbps) keeps it low on a
-            # perfect link. It is weak when it cannot carry what it is being sent
+            # perfect link. It is weak when it cannot carry what it is being sent, on the
+            # streams it was made from (a browser's leaves audio out)
             return True
         return estimate.loss >= p.congested_loss and estimate.delivered_bps < p.weak_below_bps
 

@@ -64,9 +64,9 @@ class DownlinkWatch:
 
     def _read(self, track: PacketTrack, packet: Any) -> None:
         now = self._clock()
-        remb = aiortc_compat.remb_bps(packet)
+        remb = aiortc_compat.remb(packet)
         if remb is not None:
-            self.estimator.on_remb(now, remb)
+            self.estimator.on_remb(now, remb[0], remb[1])
         reported = False
         for ssrc, lost in aiortc_compat.loss_reports(packet):
             # the same report reaches every slot it covers: each counts its own stream

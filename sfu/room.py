@@ -825,9 +825,10 @@ class Room:
             MEDIA.switched_to_audio_first()
         logger.info(
             "room %s: participant %s downlink %s: %.0f kbps delivered of %.0f sent "
-            "(%.0f%% lost); others' video %s (%d streams)",
+            "(%.0f%% lost, receiver estimate %s); others' video %s (%d streams)",
             self.id, subscriber.id, "weak" if paused else "recovering",
             estimate.delivered_bps / 1000, estimate.sent_bps / 1000, estimate.loss * 100,
+            f"{estimate.remb_bps / 1000:.0f} kbps" if estimate.remb_bps is not None else "none",
             "paused" if paused else "resumed", changed)
         subscriber.send({"type": "link_weak", "video": "paused" if paused else "resumed"})
         # the clinician knows why a member may not react to what is shown (only the switch

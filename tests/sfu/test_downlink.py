@@ -143,3 +143,27 @@ def test_a_low_estimate_over_a_light_stream_is_not_a_weak_link() -> None:
     assert not guard.video_paused
     # the same estimate against more than it can carry is weak
     assert _run(guard, 30.5, 34.0, Estimate(400_000, 390_000, 0.02, 120_000)) == [(33.5, True)]
+
+
+def test_a_browsers_estimate_is_weighed_against_the_streams_it_covers() -> None:
+    # Chromium's REMB names the video streams it was made from and leaves audio out: a flat
+    # 20 kbps picture beside 64 kbps of sound, estimated at 21 kbps, is a link that carries
+    # all it is sent (this paused a page's video on a loopback that lost nothing)
+    est = DownlinkEstimator(window_s=2.0)
+    octets: dict[int, int] = {}
+    t = 0.0
+    for _ in range(8):
+        t += 0.5
+        _feed(est, t, octets, {VIDEO: 20_000, AUDIO: 64_000}, lost=0.0)
+    est.on_remb(t, 21_000, [VIDEO])
+    e = est.estimate(t)
+    assert e.remb_covers_sent_bps is not None and abs(e.remb_covers_sent_bps - 20_000) < 2_000
+    assert e.sent_bps > 80_000
+    guard = WeakLinkGuard()
+    assert _run(guard, 0.0, 30.0, e) == []
+    # the same estimate under the video it covers is weak
+    for _ in range(8):
+        t += 0.5
+        _feed(est, t, octets, {VIDEO: 500_000, AUDIO: 64_000}, lost=0.0)
+    est.on_remb(t, 300_000, [VIDEO])
+    assert _run(guard, 30.5, 34.0, est.estimate(t)) == [(33.5, True)]
