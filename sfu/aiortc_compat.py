@@ -233,12 +233,6 @@ def remb(packet: Any) -> tuple[int, tuple[int, ...]] | None:
     return int(bitrate), tuple(int(s) for s in ssrcs)
 
 
-def remb_bps(packet: Any) -> int | None:
-    """The receiver's estimate of its downlink (REMB), in bits per second, if `packet` is one."""
-    found = remb(packet)
-    return found[0] if found is not None else None
-
-
 def check_contract() -> None:
     """Raise AiortcContractError if a private part used above is missing (cheap, no I/O)."""
     missing = []

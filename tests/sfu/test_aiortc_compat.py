@@ -240,10 +240,10 @@ async def test_a_slot_sends_its_own_packets_through_the_sender_and_answers_nacks
         reports = [r for p in seen_rtcp for r in aiortc_compat.loss_reports(p)]
         assert reports and all(0.0 <= lost <= 1.0 for _, lost in reports), reports
         assert ssrc in {reported for reported, _ in reports}
-        assert aiortc_compat.loss_reports(nack) == [] and aiortc_compat.remb_bps(nack) is None
+        assert aiortc_compat.loss_reports(nack) == [] and aiortc_compat.remb(nack) is None
         remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
                               fci=pack_remb_fci(300_000, [ssrc]))
-        assert aiortc_compat.remb_bps(remb) == 300_000
+        assert aiortc_compat.remb(remb) == (300_000, (ssrc,))
         for task in tasks:
             task.cancel()
     finally:
