@@ -6,7 +6,9 @@ smaller layer). Whatever it carries, the subscriber sees one continuous stream: 
 numbers, timestamps and VP8 picture ids are offset at each switch, which happens only at a
 packet a decoder can start from. Within a stream the offsets stay fixed, so a gap the
 publisher's leg left stays a gap (the subscriber asks for it, and gets it when the server's
-own NACK to the publisher brings it), and a late retransmission lands where it belongs.
+own NACK to the publisher brings it), and a late retransmission lands where it belongs. A
+NACK for a packet from before the current stream is not answered: the subscriber starts
+that stream at its keyframe.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .media_packet import MediaPacket, seq_add, seq_newer
 
 # packets kept for retransmission: ~4 s of a 640x480 stream, ~5 s of audio
 HISTORY_PACKETS = 256
-# how far the numbering leaps when video comes back to a slot after a pause: past twice a
-# receiver's reorder window (aiortc's video jitter buffer holds 128 packets)
+# how far the numbering leaps when video comes back to a slot after a pause: a whole
+# receiver's reorder window (aiortc's video jitter buffer holds 512 packets, and a packet
+# that far ahead of what it waits for empties it)
 SEQ_LEAP = 512
 CLOCK_RATE = {"video": 90000, "audio": 48000}
 _HEADER = struct.Struct("!BBHII")
@@ -60,6 +63,8 @@ class RtpWriter:
         # numbering: the stream being carried and its offsets
         self._stream: int | None = None
         self._start_seq = 0
+        # this slot's number for the current stream's first packet (its keyframe)
+        self._first_out_seq: int | None = None
         self._seq_offset = 0
         self._ts_offset = 0
         self._pid_offset = 0
@@ -79,6 +84,7 @@ class RtpWriter:
         self.octets_sent = 0
         self.retransmitted = 0
         self.nacks_unanswered = 0
+        self.nacks_stale = 0
 
     # --- set up
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
@@ -122,6 +128,7 @@ class RtpWriter:
         """The next packet carried starts a new mapping (it must be one a decoder can start
         at); nothing numbered but not sent is kept, so the numbering has no hole."""
         self._stream = None
+        self._first_out_seq = None
         if self._last_sent_seq is not None:
             self._next_seq = seq_add(self._last_sent_seq, 1 + (SEQ_LEAP if self._leap else 0))
 
@@ -172,6 +179,7 @@ class RtpWriter:
         self._leap = False
         self._stream = packet.stream
         self._start_seq = packet.seq
+        self._first_out_seq = self._next_seq
         self._seq_offset = (self._next_seq - packet.seq) & 0xFFFF
         # time moves on across a switch as it did on the wall clock (at least one tick)
         elapsed = max(1, int((now - self._last_time) * self.clock_rate)) if self._last_time \
@@ -209,6 +217,16 @@ class RtpWriter:
 
     async def retransmit(self, seq: int) -> None:
         """A subscriber's NACK: send the packet again, as RTX when negotiated."""
+        first = self._first_out_seq
+        if first is None or (seq != first and not seq_newer(seq, first)):
+            # from before the stream the slot now carries, which the subscriber starts at its
+            # keyframe: no use to it, and harmful to some. aiortc's receiver takes a packet
+            # that far behind a leap for a reordering reset, throws away the keyframe it is
+            # assembling and decodes the rest of it, which fails; it then decodes the new
+            # stream's frames over the old stream's last picture until the next keyframe
+            # (after a member withdrew consent to the clinician's copy: their face)
+            self.nacks_stale += 1
+            return
         entry = self._history[seq % HISTORY_PACKETS]
         send_rtp = self._send_rtp
         if entry is None or entry[0] != seq or send_rtp is None:

@@ -1,5 +1,5 @@
 """The fan-out's bounded slots, their numbering, keyframe routing and frame assembly, without
-a network (the same paths on real sockets: test_forwarding.py, test_lossy_links.py)."""
+a network (the same paths on real sockets: test_room_loopback.py, test_lossy_link.py)."""
 
 from __future__ import annotations
 
@@ -197,6 +197,61 @@ async def test_a_nack_is_answered_from_the_slots_history_as_rtx() -> None:
     assert (pt & 0x7F, ts, ssrc) == (98, out[1], 2222)
     # RFC 4588: the original sequence number, then the original payload
     assert rtx[12:14] == struct.pack("!H", out[0]) and rtx[14:] == original[12:]
+
+
+async def test_a_nack_from_before_a_switch_is_not_answered() -> None:
+    """A subscriber starts a new stream at its keyframe: a packet of the old one is no use to
+    it, and aiortc's receiver, given one that far behind the leap, drops the keyframe it is
+    assembling and decodes the new stream over the old picture (checked on aiortc's own
+    jitter buffer below, with what the slot sends)."""
+    writer = RtpWriter("video")
+    sent: list[bytes] = []
+
+    async def send(data: bytes) -> None:
+        sent.append(data)
+
+    writer._send_rtp = send  # noqa: SLF001
+    writer._payload_type = 97  # noqa: SLF001 (no RTX: a retransmission is the packet again)
+    old = [writer.map(_unit(5 + i, keyframe=i == 0, ts=777 + 3000 * i, marker=False), 1.0)
+           for i in range(3)]
+    for out in old:
+        assert out is not None
+        await writer.send(out)
+    # the slot moves to another publication (the clinician's copy withdrawn): a leap, then
+    # the new stream's keyframe in three packets and an inter frame
+    writer.leap()
+    new = [writer.map(_unit(70 + i, stream=2, keyframe=i == 0, ts=456 + (3000 if i == 3 else 0),
+                            start=i in (0, 3)), 1.5) for i in range(4)]
+    assert all(out is not None for out in new)
+    for out in new[:2]:
+        await writer.send(out)  # type: ignore[arg-type]
+    # a NACK the subscriber sent for the old stream before the switch, answered after it
+    await writer.retransmit(old[1][0])  # type: ignore[index]
+    for out in new[2:]:
+        await writer.send(out)  # type: ignore[arg-type]
+    await writer.retransmit(new[1][0])  # type: ignore[index]
+    assert writer.nacks_stale == 1 and writer.retransmitted == 1
+
+    # what aiortc's receiver makes of it: the new keyframe whole, from its first packet
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtp import RtpPacket
+
+    def frames(wire: list[bytes]) -> list[bytes]:
+        buffer = JitterBuffer(capacity=512, is_video=True)
+        out = []
+        for data in wire:
+            packet = RtpPacket.parse(data)
+            packet._data = packet.payload  # type: ignore[attr-defined]  # noqa: SLF001
+            _, frame = buffer.add(packet)
+            if frame is not None:
+                out.append(frame.data)
+        return out
+
+    keyframe = b"".join(out[3] for out in new[:3])  # type: ignore[index]
+    assert keyframe in frames(sent)
+    # had the old packet been sent again, the keyframe would have lost its first packets
+    stale = writer.serialize(*old[1])  # type: ignore[misc]
+    assert keyframe not in frames([*sent[:5], stale, *sent[5:]])
 
 
 def _frames_of(packets: list[MediaPacket], assembler: FrameAssembler, now: float
