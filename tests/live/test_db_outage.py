@@ -136,10 +136,14 @@ async def _run_outage(
         await asyncio.sleep(1.0)
         held_at = _frames(host, robin.participant_id)
 
-        # media goes on for everyone else
+        # media goes on for everyone else. A liveness check, not a frame rate: this test
+        # shares the cores with others, and Kit's blurred video is made by media workers at
+        # the lowest priority, which a busy neighbour can slow to a few frames a second
+        # (the rate is the real-time tests' and bench/'s to judge); a room the outage
+        # blocked would send none
         kit_before = _frames(host, kit.participant_id)
-        await asyncio.sleep(2.0)
-        assert _frames(host, kit.participant_id) > kit_before + 10, "Kit's video stopped"
+        await wait_for(functools.partial(_frames_over, host, kit.participant_id,
+                                         kit_before + 10), 20, "Kit's video to go on")
         assert _frames(host, robin.participant_id) <= held_at + 3, "Robin's video still sent"
 
         # a join that needs the database: a clear "try again in a moment"
