@@ -213,6 +213,27 @@ async def test_invite_prejoin_lobby_and_host_controls(server, face_video: Path) 
         )
         assert await host.locator("#chat-log .chat-msg.private").count() == 1
         assert await robin.get_attribute("#chat-input", "maxlength") == "1000"
+        # a reply that comes late (a slow link) does not wipe the next message being typed
+        await robin.evaluate("""() => {
+            const sig = window.confide.signaling, real = sig.command.bind(sig);
+            sig.command = async (...args) => {
+                const reply = await real(...args);
+                await new Promise((done) => setTimeout(done, 800));
+                return reply;
+            };
+        }""")
+        await robin.fill("#chat-input", "Thank you")
+        await robin.click("#chat-send")
+        await robin.fill("#chat-input", "And one more thing")
+        await host.wait_for_function(
+            "() => window.confide.chat.some(m => m.text === 'Thank you')")
+        await robin.wait_for_timeout(1200)  # the first message's late reply has come
+        assert await robin.input_value("#chat-input") == "And one more thing"
+        await robin.click("#chat-send")
+        await host.wait_for_function(
+            "() => window.confide.chat.some(m => m.text === 'And one more thing')")
+        await robin.wait_for_function(
+            "() => document.getElementById('chat-input').value === ''")
 
         # someone came in: the member's devices stop at once, the host alone is told
         await robin.evaluate("() => { window.__tracks = window.confide.localStream.getTracks(); }")

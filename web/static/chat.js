@@ -12,6 +12,12 @@ const DENIALS = {
   not_admitted: "You can message the group once you are in the room.",
 };
 
+// a message is confirmed a moment after it is sent: clear the field then only if it still
+// holds what was sent, since the writer may already be typing the next one
+export function clearIfSent(input, text) {
+  if (input.value.trim() === text) input.value = "";
+}
+
 function timeOf(tsMs) {
   const d = new Date(typeof tsMs === "number" ? tsMs : Date.now());
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -31,7 +37,7 @@ export class Chat {
     if (!text || !this.state.signaling) return;
     $("lobby-error").textContent = "";
     const reply = await this.state.signaling.command("chat", { to: "host", text });
-    if (reply.type === "ok") input.value = "";
+    if (reply.type === "ok") clearIfSent(input, text);
     else $("lobby-error").textContent = DENIALS[reply.code] || say(reply.code, "Not sent. Please try again.");
   }
 
@@ -53,7 +59,7 @@ export class Chat {
     $("chat-error").textContent = "";
     const reply = await this.state.signaling.command("chat", { to, text });
     if (reply.type === "ok") {
-      input.value = "";
+      clearIfSent(input, text);
     } else {
       $("chat-error").textContent = DENIALS[reply.code] || say(reply.code, "Not sent. Please try again.");
     }

@@ -3,6 +3,7 @@
 
 import { fillProfileSelect } from "./profiles.js";
 import { Clinical } from "./clinical.js";
+import { clearIfSent } from "./chat.js";
 import { say } from "./wording.js";
 
 const $ = (id) => document.getElementById(id);
@@ -64,7 +65,7 @@ export class Host {
     if ($("lobby-msg-to").value) fields.target = $("lobby-msg-to").value;
     $("lobby-msg-error").textContent = "";
     const reply = await this.state.signaling.command("chat", fields);
-    if (reply.type === "ok") input.value = "";
+    if (reply.type === "ok") clearIfSent(input, text);
     else $("lobby-msg-error").textContent = say(reply.code, "Not sent. Please try again.");
   }
 
