@@ -63,8 +63,6 @@ class RtpWriter:
         # numbering: the stream being carried and its offsets
         self._stream: int | None = None
         self._start_seq = 0
-        # this slot's number for the current stream's first packet (its keyframe)
-        self._first_out_seq: int | None = None
         self._seq_offset = 0
         self._ts_offset = 0
         self._pid_offset = 0
@@ -128,7 +126,6 @@ class RtpWriter:
         """The next packet carried starts a new mapping (it must be one a decoder can start
         at); nothing numbered but not sent is kept, so the numbering has no hole."""
         self._stream = None
-        self._first_out_seq = None
         if self._last_sent_seq is not None:
             self._next_seq = seq_add(self._last_sent_seq, 1 + (SEQ_LEAP if self._leap else 0))
 
@@ -179,7 +176,6 @@ class RtpWriter:
         self._leap = False
         self._stream = packet.stream
         self._start_seq = packet.seq
-        self._first_out_seq = self._next_seq
         self._seq_offset = (self._next_seq - packet.seq) & 0xFFFF
         # time moves on across a switch as it did on the wall clock (at least one tick)
         elapsed = max(1, int((now - self._last_time) * self.clock_rate)) if self._last_time \
@@ -217,8 +213,9 @@ class RtpWriter:
 
     async def retransmit(self, seq: int) -> None:
         """A subscriber's NACK: send the packet again, as RTX when negotiated."""
-        first = self._first_out_seq
-        if first is None or (seq != first and not seq_newer(seq, first)):
+        # this slot's number for the current stream's first packet (its keyframe)
+        first = (self._start_seq + self._seq_offset) & 0xFFFF
+        if self._stream is None or (seq != first and not seq_newer(seq, first)):
             # from before the stream the slot now carries, which the subscriber starts at its
             # keyframe: no use to it, and harmful to some. aiortc's receiver takes a packet
             # that far behind a leap for a reordering reset, throws away the keyframe it is

@@ -8,6 +8,8 @@ import struct
 
 import av
 import numpy as np
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
 
 from sfu import fanout as fanout_module
 from sfu import vp8
@@ -233,9 +235,6 @@ async def test_a_nack_from_before_a_switch_is_not_answered() -> None:
     assert writer.nacks_stale == 1 and writer.retransmitted == 1
 
     # what aiortc's receiver makes of it: the new keyframe whole, from its first packet
-    from aiortc.jitterbuffer import JitterBuffer
-    from aiortc.rtp import RtpPacket
-
     def frames(wire: list[bytes]) -> list[bytes]:
         buffer = JitterBuffer(capacity=512, is_video=True)
         out = []
