@@ -4,6 +4,7 @@ over a stop, and writes everything with the time it happened."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -151,3 +152,50 @@ async def test_records_not_written_at_a_stop_are_kept_and_written_at_the_next_st
     targets = [d for a, _, d in _rows(store)["audits"] if a == "command:admit"]
     assert len(targets) == 5
     await again.aclose()
+
+
+async def test_a_flush_waits_for_a_room_write_already_under_way(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writing task takes a room off the dirty list before it writes it: until the write
+    is done, the room's state is still pending, and a flush waits for it (a removal's
+    revoked link was not yet in the store when a flush had already said it was)."""
+    writer = DurableWriter(store)
+    await writer.start()
+    state = SessionState(GroupRules(), starts_at=1000.0)
+    for pid, role in (("h_1", "host"), ("p_1", "member")):
+        apply_effects(state, decide_arrival(state, pid, role=role, now=1000.0).effects,  # type: ignore[arg-type]
+                      now=1000.0)
+    epoch, _ = store.call(live_state.claim_room, "s_1", "s_1", "local",
+                          fresh=SessionRecord(GroupRules(), 1000.0, False, False, False),
+                          now=1000.0)
+    room = RoomPersistence(writer, room_id="s_1", session_id="s_1", epoch=epoch)
+    room.bind(lambda: state)
+    started, release = asyncio.Event(), asyncio.Event()
+    real_run = store.run
+
+    async def held_run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn is live_state.save_room:
+            started.set()
+            await release.wait()
+        return await real_run(fn, *args, **kwargs)
+
+    monkeypatch.setattr(store, "run", held_run)
+    try:
+        removal = decide(state, "h_1", Command("remove", target="p_1"), now=1001.0)
+        apply_effects(state, removal.effects, now=1001.0)
+        room.changed()
+        await asyncio.wait_for(started.wait(), 10)  # the writing task is writing the room
+        assert writer.pending_for("s_1")
+        flushing = asyncio.ensure_future(writer.flush())
+        await asyncio.sleep(0.3)
+        assert not flushing.done(), "the flush returned while the room was being written"
+        release.set()
+        assert await flushing
+        assert not writer.pending_for("s_1")
+        stored = store.call(live_state.load_room, "s_1")
+        assert stored is not None
+        assert {p.pid: p.state for p in stored.participants}["p_1"] is LobbyState.REMOVED
+    finally:
+        release.set()
+        await writer.aclose()

@@ -98,6 +98,8 @@ class DurableWriter:
         self._writing: set[int] = set()
         self._dropped_while_writing: list[PendingRecord] = []
         self._dirty: dict[str, LiveSource] = {}
+        # rooms whose state is being written (taken off `_dirty`, not yet in the store)
+        self._saving: set[str] = set()
         self._closing: dict[str, tuple[int, float]] = {}
         self._attached: dict[str, LiveSource] = {}
         self._grants: dict[str, tuple[str, str, float]] = {}
@@ -162,7 +164,7 @@ class DurableWriter:
 
     def pending_for(self, room_id: str) -> bool:
         """True while a room's latest state is not yet in the store."""
-        return room_id in self._dirty or room_id in self._closing
+        return room_id in self._dirty or room_id in self._saving or room_id in self._closing
 
     def on_alarm(self, listener: AlarmListener) -> None:
         self._listeners.append(listener)
@@ -229,7 +231,8 @@ class DurableWriter:
                 return
 
     def _pending(self) -> bool:
-        return bool(self._records or self._dirty or self._closing or self._grants)
+        return bool(self._records or self._dirty or self._saving or self._closing
+                    or self._grants)
 
     # --- the writing task
     async def _run(self) -> None:
@@ -289,6 +292,7 @@ class DurableWriter:
             if self._written.get(room_id) == same and room_id not in self._closing:
                 # nothing a restart needs changed (a chat message, a repeated state)
                 continue
+            self._saving.add(room_id)
             try:
                 await self.store.run(live_state.save_room, snap, epoch=source.epoch)
                 self._written[room_id] = same
@@ -300,6 +304,8 @@ class DurableWriter:
             except BaseException:
                 self._dirty.setdefault(room_id, source)
                 raise
+            finally:
+                self._saving.discard(room_id)
             touched = True
         for room_id, (epoch, at) in list(self._closing.items()):
             if room_id in self._dirty:
