@@ -39,6 +39,10 @@ class DownlinkPolicy:
     # a link is congested when it loses this share of what it is sent (random Wi-Fi loss of
     # a few per cent, which NACK and RTX repair, is not a capacity problem)
     congested_loss: float = 0.15
+    # a receiver estimate below what it was sent by this share or more cannot carry it; a
+    # browser's estimate of a flat, app-limited stream hovers around what arrives and dips
+    # a little under it when a bigger frame comes (a flash), with nothing lost
+    remb_short_of_sent: float = 0.25
     # a receiver estimate (REMB) this high for this long resumes video at once
     resume_above_bps: int = 600_000
     resume_for_s: float = 5.0
@@ -156,13 +160,13 @@ class WeakLinkGuard:
     def is_weak(self, estimate: Estimate) -> bool:
         p = self.policy
         covered = estimate.remb_covers_sent_bps
+        sent = covered if covered is not None else estimate.sent_bps
         if (estimate.remb_bps is not None and estimate.remb_bps < p.weak_below_bps
-                and estimate.remb_bps < (covered if covered is not None
-                                         else estimate.sent_bps)):
+                and estimate.remb_bps < sent * (1 - p.remb_short_of_sent)):
             # a low estimate alone is not a weak link: a browser's estimate follows what it is
             # sent, so a room of still, dim pictures (a few tens of kbps) keeps it low on a
             # perfect link. It is weak when it cannot carry what it is being sent, on the
-            # streams it was made from (a browser's leaves audio out)
+            # streams it was made from (a browser's leaves audio out), by a clear margin
             return True
         return estimate.loss >= p.congested_loss and estimate.delivered_bps < p.weak_below_bps
 

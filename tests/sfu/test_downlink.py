@@ -167,3 +167,14 @@ def test_a_browsers_estimate_is_weighed_against_the_streams_it_covers() -> None:
         _feed(est, t, octets, {VIDEO: 500_000, AUDIO: 64_000}, lost=0.0)
     est.on_remb(t, 300_000, [VIDEO])
     assert _run(guard, 30.5, 34.0, est.estimate(t)) == [(33.5, True)]
+
+
+def test_an_estimate_a_little_under_what_is_sent_is_not_a_weak_link() -> None:
+    # a browser's estimate of a flat flashing picture dips a little under what it was sent
+    # when a bright frame comes, with nothing lost (this paused a page's video on a loopback):
+    # weak only when it falls short by a clear margin
+    dipping = Estimate(84_000, 84_000, 0.0, 17_000, remb_covers_sent_bps=20_000)
+    guard = WeakLinkGuard()
+    assert _run(guard, 0.0, 30.0, dipping) == []
+    short = Estimate(84_000, 84_000, 0.0, 14_000, remb_covers_sent_bps=20_000)
+    assert _run(WeakLinkGuard(), 0.0, 4.0, short) == [(3.0, True)]
